@@ -1,0 +1,152 @@
+"""The model registry: one dict literal maps a name to its builder, scale and weights.
+
+Weights are data: a spec names a file under ``models/weights/``, its sha256,
+licence, training data and measured metrics.  ``load_model_from`` accepts a
+registry name, a ``.safetensors`` file or a trainer checkpoint, and refuses to
+hand out a network whose weights it could not verify: a randomly initialised
+network never produces user output.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import ModelError, WeightsError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+CARDS_DIR = Path(__file__).parent / "cards"
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where a model's weights are and what is known about them."""
+
+    file: str
+    sha256: str
+    licence: str
+    data: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry.  ``scale`` None means any scale (interpolation baselines)."""
+
+    name: str
+    arch: dict[str, Any]
+    scale: int | None
+    description: str
+    weights: WeightsSpec | None = None
+    face: bool = False
+
+    @property
+    def card(self) -> Path:
+        return CARDS_DIR / f"{self.name}.md"
+
+
+def _interp(name: str, kernel: str, description: str) -> ModelSpec:
+    return ModelSpec(name=name, arch={"arch": "interpolation", "kernel": kernel}, scale=None, description=description)
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    "bicubic": _interp("bicubic", "cubic", "Bicubic interpolation (MATLAB kernel, a=-0.5): the baseline"),
+    "lanczos": _interp("lanczos", "lanczos3", "Lanczos-3 interpolation: the sharper classical baseline"),
+}
+
+# The model `vsr enhance` uses when --model is not given, per scale.  Until trained general weights
+# ship, this is Lanczos, and the CLI says so.
+DEFAULT_MODEL: dict[int, str] = {2: "lanczos", 4: "lanczos"}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look up a registry name, suggesting the closest names when it is unknown."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known models: {', '.join(sorted(REGISTRY))}"
+        raise ModelError(f"unknown model {name!r}{hint} (or give a .safetensors / .ckpt path)") from None
+
+
+def build_model(arch: dict[str, Any], scale: int):
+    """Build an untrained network from an architecture dict (no weights)."""
+    from vsr.models.resample import Interpolation
+    from vsr.models.srresnet import SRResNet
+
+    kind = arch.get("arch")
+    if kind == "interpolation":
+        return Interpolation(scale, arch["kernel"])
+    if kind == "srresnet":
+        if int(arch.get("scale", scale)) != scale:
+            raise ModelError(f"the model is for scale {arch['scale']}, but --scale {scale} was asked for")
+        return SRResNet(
+            scale=scale,
+            blocks=int(arch.get("blocks", 16)),
+            channels=int(arch.get("channels", 64)),
+            batch_norm=bool(arch.get("batch_norm", True)),
+        )
+    raise ModelError(f"unknown architecture {kind!r}")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready network plus what the report needs to say about it."""
+
+    module: Any
+    name: str
+    scale: int
+    params: int
+    sha256: str | None
+
+
+def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
+    """Registry name, ``.safetensors`` or trainer checkpoint -> eval-mode network on the CPU."""
+    from vsr.models.weights import load_state_strict, read_checkpoint, read_safetensors, verify_sha256
+
+    path = Path(name_or_path)
+    if name_or_path in REGISTRY or path.suffix.lower() not in (".safetensors", ".ckpt", ".pt", ".pth"):
+        spec = get_spec(name_or_path)
+        if spec.scale is not None and spec.scale != scale:
+            raise ModelError(f"model {spec.name} is for scale {spec.scale}; use --scale {spec.scale} or another model")
+        module = build_model(spec.arch, scale)
+        digest = None
+        if spec.weights is not None:
+            wpath = WEIGHTS_DIR / spec.weights.file
+            if not wpath.is_file():
+                raise WeightsError(f"weights for {spec.name} are missing ({wpath}); reinstall the package")
+            digest = verify_sha256(wpath, spec.weights.sha256)
+            state, _ = read_safetensors(wpath)
+            load_state_strict(module, state, wpath)
+        elif spec.arch["arch"] != "interpolation":
+            raise WeightsError(f"model {spec.name} has no weights; refusing to run a randomly initialised network")
+        name = spec.name
+    else:
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+        if path.suffix.lower() == ".safetensors":
+            state, arch = read_safetensors(path)
+            digest = _verify_sidecar(path)
+        else:
+            state, arch = read_checkpoint(path)
+            digest = None
+        module = build_model(arch, scale)
+        load_state_strict(module, state, path)
+        name = str(path)
+    module.eval()
+    params = sum(p.numel() for p in module.parameters())
+    return LoadedModel(module=module, name=name, scale=scale, params=params, sha256=digest)
+
+
+def _verify_sidecar(path: Path) -> str:
+    """Check ``FILE.safetensors.sha256`` when it exists (as ``vsr train export`` writes it); return the digest."""
+    from vsr.models.weights import sha256_of, verify_sha256
+
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
+        if expected:
+            return verify_sha256(path, expected)
+    return sha256_of(path)

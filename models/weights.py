@@ -1,0 +1,111 @@
+"""Loading weights safely and strictly.
+
+Released weights are ``.safetensors`` files whose sha256 is checked before use;
+trainer checkpoints are plain dicts read with ``torch.load(weights_only=True)``.
+Key mismatches are reported by name, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import WeightsError
+
+# Keys in a .safetensors header's metadata that describe the architecture (all strings there).
+ARCH_KEYS = ("arch", "scale", "blocks", "channels", "batch_norm")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> str:
+    """Raise ``WeightsError`` unless ``path`` hashes to ``expected``; return the digest."""
+    actual = sha256_of(path)
+    if actual != expected.lower():
+        raise WeightsError(
+            f"{path}: sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…): the file is corrupt or "
+            "was replaced; reinstall the package or re-export the weights"
+        )
+    return actual
+
+
+def arch_to_metadata(arch: dict[str, Any]) -> dict[str, str]:
+    """Architecture dict -> safetensors metadata (string values)."""
+    return {"vsr": json.dumps({k: arch[k] for k in ARCH_KEYS if k in arch})}
+
+
+def arch_from_metadata(meta: dict[str, str] | None, path: Path) -> dict[str, Any]:
+    """safetensors metadata -> architecture dict, with a clear error if it is missing."""
+    if not meta or "vsr" not in meta:
+        raise WeightsError(
+            f"{path}: no vsr architecture metadata in the file; export it with 'vsr train export CKPT OUT.safetensors'"
+        )
+    try:
+        return dict(json.loads(meta["vsr"]))
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: unreadable vsr metadata ({exc})") from exc
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (state_dict, arch) from a .safetensors file (tensors as float32 on the CPU)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata()
+            state = {k: f.get_tensor(k).float() for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for a damaged file
+        raise WeightsError(f"{path}: not a readable .safetensors file ({exc})") from exc
+    return state, arch_from_metadata(meta, path)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (generator state_dict, arch) from a trainer checkpoint; prefers the EMA weights."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable trainer checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or "arch" not in ckpt or not ({"params_ema", "params"} & ckpt.keys()):
+        raise WeightsError(f"{path}: not a vsr trainer checkpoint (needs 'arch' and 'params'/'params_ema')")
+    state = ckpt.get("params_ema") or ckpt["params"]
+    return state, dict(ckpt["arch"])
+
+
+def load_state_strict(module: Any, state: dict[str, Any], source: Path | str) -> None:
+    """``load_state_dict(strict=True)`` with a readable error naming missing/unexpected/mis-shaped keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+            if keys:
+                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+                parts.append(f"{label}: {', '.join(keys[:3])}{more}")
+        raise WeightsError(f"{source}: weights do not fit the network; " + "; ".join(parts))
+    module.load_state_dict(state, strict=True)
+
+
+def write_safetensors(state: dict[str, Any], arch: dict[str, Any], path: Path, half: bool = True) -> str:
+    """Write release weights atomically (fp16 by default) and return their sha256."""
+    import os
+
+    from safetensors.torch import save_file
+
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in state.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=arch_to_metadata(arch))
+    os.replace(tmp, path)
+    return sha256_of(path)

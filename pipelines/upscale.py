@@ -1,0 +1,207 @@
+"""Batched inference: numpy frames in, upscaled numpy frames out, on CPU or CUDA.
+
+``Upscaler`` is the one place where images meet a network.  It converts
+uint8/uint16 to float on the device (the host only copies bytes, from pinned
+memory on CUDA), runs channels_last under autocast, and never drops a frame:
+on CUDA out-of-memory it halves the batch, then tiles, then retries the same
+frames.  Tiles overlap by the model's receptive radius, so tiled output equals
+untiled output within rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from vsr.errors import ResourceError, UsageError
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda``/``cuda:N`` must exist."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise UsageError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {spec}: no CUDA GPU is available here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+    elif device.type != "cpu":
+        raise UsageError(f"--device {spec}: only cpu and cuda devices are supported")
+    return device
+
+
+def resolve_precision(spec: str, device: torch.device) -> str:
+    """``auto`` -> fp16 on CUDA, fp32 on CPU; fp16 on CPU is refused (slow and lossy there)."""
+    if spec not in PRECISIONS:
+        raise UsageError(f"--precision {spec!r}: choose one of {', '.join(PRECISIONS)}")
+    if spec == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if spec == "fp16" and device.type == "cpu":
+        raise UsageError("--precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
+    if spec == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UsageError("--precision bf16: this GPU does not support bfloat16; use fp16")
+    return spec
+
+
+@dataclass
+class UpscalerStats:
+    """What happened during inference, for the report."""
+
+    batches: int = 0
+    frames: int = 0
+    oom_retries: int = 0
+    tiled_frames: int = 0
+    batch_size: int = 0
+    tile: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class Upscaler:
+    """Run a loaded model over lists of HxWx3 frames (uint8 or uint16), preserving dtype and order."""
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        scale: int,
+        device: torch.device,
+        precision: str = "fp32",
+        batch_size: int | None = None,
+        tile: int = 0,
+        tile_overlap: int | None = None,
+    ) -> None:
+        self.scale = scale
+        self.device = device
+        self.precision = precision
+        self.module = module.to(device).eval()
+        self.has_params = any(True for _ in self.module.parameters())
+        if device.type == "cuda" and self.has_params:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        self.batch_size = batch_size or (8 if device.type == "cuda" else 2)
+        self.tile = tile
+        self.overlap = tile_overlap if tile_overlap is not None else int(getattr(module, "receptive_radius", 16))
+        self.stats = UpscalerStats(batch_size=self.batch_size, tile=tile)
+
+    # -- public ---------------------------------------------------------------------------------------------
+    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Upscale ``frames``; returns a list of the same length and dtype."""
+        out: list[np.ndarray] = []
+        if frames and not self.tile:
+            self._auto_tile(frames[0].shape)
+        i = 0
+        while i < len(frames):
+            chunk = frames[i : i + self.batch_size]
+            try:
+                out.extend(self._run_chunk(chunk))
+            except torch.OutOfMemoryError:
+                self._shrink_after_oom(chunk[0].shape)
+                continue  # retry the same frames with the smaller batch or tiles
+            i += len(chunk)
+        self.stats.frames += len(frames)
+        return out
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _auto_tile(self, shape: tuple[int, ...]) -> None:
+        """Tile when one frame's activations would not fit in a fair share of device memory."""
+        if not self.has_params:
+            return
+        h, w = shape[0], shape[1]
+        channels = max((m.out_channels for m in self.module.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
+        # Live activations at low resolution plus the pre-shuffle tensors at high resolution, fp32.
+        need = h * w * channels * 4 * (8 + 2 * self.scale * self.scale)
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            budget = free * 0.5
+        else:
+            import os
+
+            budget = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.25
+        if need * self.batch_size <= budget:
+            return
+        if need > budget:
+            side = max(2 * self.overlap, int((budget / (channels * 4 * (8 + 2 * self.scale**2))) ** 0.5))
+            self.tile = side
+            self.stats.warnings.append(f"frames too large for memory in one piece: tiling at {side}px")
+        self.batch_size = max(1, int(budget // need))
+        self.stats.batch_size, self.stats.tile = self.batch_size, self.tile
+
+    def _shrink_after_oom(self, shape: tuple[int, ...]) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.stats.oom_retries += 1
+        if self.batch_size > 1:
+            self.batch_size //= 2
+            self.stats.warnings.append(f"out of memory: batch size lowered to {self.batch_size}")
+        else:
+            side = min(shape[0], shape[1])
+            new_tile = (self.tile or side) // 2
+            if new_tile < 2 * self.overlap:
+                raise ResourceError(
+                    f"out of memory even with {self.tile}px tiles; use --device cpu or a smaller model"
+                )
+            self.tile = new_tile
+            self.stats.warnings.append(f"out of memory: tiling frames at {self.tile}px")
+        self.stats.batch_size, self.stats.tile = self.batch_size, self.tile
+
+    def _autocast(self):
+        if self.precision == "fp32" or not self.has_params:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=_DTYPES[self.precision])
+
+    def _to_device(self, chunk: list[np.ndarray]) -> tuple[torch.Tensor, float, np.dtype]:
+        dtype = chunk[0].dtype
+        host = torch.from_numpy(np.stack(chunk))
+        if dtype == np.uint16:  # torch has limited uint16 support: move the bits as int32
+            host = host.to(torch.int32)
+        if self.device.type == "cuda":
+            host = host.pin_memory()
+        x = host.to(self.device, non_blocking=True)
+        peak = 65535.0 if dtype == np.uint16 else 255.0
+        x = x.permute(0, 3, 1, 2).float().div_(peak)
+        if self.device.type == "cuda" and self.has_params:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, peak, dtype
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.module(x).float()
+
+    @torch.inference_mode()
+    def _run_chunk(self, chunk: list[np.ndarray]) -> list[np.ndarray]:
+        x, peak, dtype = self._to_device(chunk)
+        self.stats.batches += 1
+        if self.tile and (x.shape[-1] > self.tile or x.shape[-2] > self.tile):
+            y = self.forward_tiled(x)
+            self.stats.tiled_frames += len(chunk)
+        else:
+            y = self._forward(x)
+        y = y.clamp_(0, 1).mul_(peak).round_()
+        y = y.to(torch.int32 if dtype == np.uint16 else torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        return [frame.astype(dtype, copy=False) for frame in y]
+
+    @torch.inference_mode()
+    def forward_tiled(self, x: torch.Tensor) -> torch.Tensor:
+        """Run ``x`` (N,3,H,W in [0,1]) tile by tile with overlap; equals the untiled result within rounding."""
+        n, c, h, w = x.shape
+        s, t, o = self.scale, self.tile, self.overlap
+        out = torch.empty((n, c, h * s, w * s), device=x.device, dtype=torch.float32)
+        for y0 in range(0, h, t):
+            for x0 in range(0, w, t):
+                y1, x1 = min(y0 + t, h), min(x0 + t, w)
+                ya, xa = max(y0 - o, 0), max(x0 - o, 0)
+                yb, xb = min(y1 + o, h), min(x1 + o, w)
+                tile_out = self._forward(x[:, :, ya:yb, xa:xb])
+                oy, ox = (y0 - ya) * s, (x0 - xa) * s
+                out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = tile_out[
+                    :, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s
+                ]
+        return out

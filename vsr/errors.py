@@ -1,0 +1,70 @@
+"""Typed errors.  Library code raises these; only ``vsr.cli`` turns them into exit codes.
+
+Every message is one line that names the problem and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class VsrError(Exception):
+    """Base class: a failure the user can act on.  ``exit_code`` is what the CLI returns."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(VsrError):
+    """Bad arguments or options (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A config value is invalid; the message names the flag or TOML key."""
+
+
+class InputError(VsrError):
+    """The input is missing, unreadable, or not what was expected."""
+
+
+class DecodeError(InputError):
+    """The input is truncated or corrupt beyond the decoder's tolerance."""
+
+
+class UnsupportedError(InputError):
+    """The input uses a codec or format this build cannot handle."""
+
+
+class OutputError(VsrError):
+    """The output cannot be written (exists, unwritable, same as input)."""
+
+
+class EncodeError(VsrError):
+    """The encoder or muxer failed."""
+
+
+class ModelError(VsrError):
+    """Unknown model name, bad architecture, or an unusable checkpoint."""
+
+
+class WeightsError(ModelError):
+    """A weights file is missing, tampered with (sha256 mismatch) or does not fit the network."""
+
+
+class ResourceError(VsrError):
+    """Out of memory or another resource that retrying differently cannot fix."""
+
+
+class DataError(VsrError):
+    """A training or evaluation data set is empty, malformed, or inconsistent."""
+
+
+def one_line(exc: BaseException) -> str:
+    """Collapse an exception's message to a single line for the user."""
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
