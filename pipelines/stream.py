@@ -1,0 +1,125 @@
+"""Threads joined by bounded queues: the streaming backbone of ``vsr enhance``.
+
+A producer thread fills a bounded queue from an iterator (decoding); a consumer
+thread drains one into a function (encoding); the main thread computes in
+between.  A sentinel ends each queue, a shared stop event ends every stage
+early, a worker's exception is re-raised in the main thread with its original
+type, and threads are always joined.  Memory is bounded by the queue sizes,
+not by the length of the video.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+_END = object()
+_POLL = 0.1
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class BackgroundIterator:
+    """Iterate ``source`` in a daemon thread, ``maxsize`` items ahead of the consumer."""
+
+    def __init__(self, source: Iterable[Any], maxsize: int, stop: threading.Event, name: str = "producer") -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = stop
+        self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterable[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, re-raised there
+            self._put(_Failure(exc))
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                item = self._queue.get(timeout=_POLL)
+            except queue.Empty:
+                if self._stop.is_set() or not self._thread.is_alive() and self._queue.empty():
+                    if self._stop.is_set():
+                        return
+                    raise RuntimeError(f"{self._thread.name} thread ended without finishing its stream")
+                continue
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+class BackgroundConsumer:
+    """Feed items to ``sink`` in a daemon thread through a queue of ``maxsize``; ``close`` waits for it."""
+
+    def __init__(self, sink: Callable[[Any], None], maxsize: int, stop: threading.Event, name: str = "consumer") -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = stop
+        self._sink = sink
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=_POLL)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                if item is _END:
+                    return
+                self._sink(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread by put/close
+            self._error = exc
+            self._stop.set()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: Any) -> None:
+        """Queue ``item``, waiting while the queue is full; raises the worker's error if it failed."""
+        while True:
+            self._raise_if_failed()
+            if self._stop.is_set():
+                raise RuntimeError(f"{self._thread.name} stopped")
+            try:
+                self._queue.put(item, timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Send the end marker, wait for the worker, and raise its error if it had one."""
+        if self._thread.is_alive() and not self._stop.is_set():
+            self.put(_END)
+        self._thread.join()
+        self._raise_if_failed()
+
+    def join(self) -> None:
+        self._thread.join()

@@ -1,0 +1,194 @@
+"""Open and describe a video file: streams, size, rate, frames, rotation, pixel format, colour tags.
+
+``open_input`` is the only way the project opens a media file for reading: it
+checks the path first (missing, directory, empty, not a regular file) and
+restricts FFmpeg to the ``file`` protocol, so a crafted name or playlist can
+never make it read from the network or another protocol.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import DecodeError, InputError, UnsupportedError
+
+# Colour matrix codes (AVColorSpace) -> the swscale matrices that PyAV's reformatter accepts.
+_MATRIX_FOR_COLORSPACE = {1: "ITU709", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020", 4: "FCC"}
+UNSPECIFIED = 2
+
+
+def guess_matrix(colorspace: int, height: int) -> tuple[str, int]:
+    """The swscale matrix for a stream's colorspace tag, and the tag to write (guessing when untagged)."""
+    if colorspace in _MATRIX_FOR_COLORSPACE:
+        return _MATRIX_FOR_COLORSPACE[colorspace], colorspace
+    # Untagged: players assume BT.601 below 720 lines and BT.709 above; decide from the input's height.
+    return ("ITU709", 1) if height >= 720 else ("ITU601", 6)
+
+
+@dataclass
+class VideoInfo:
+    """What ``vsr probe`` prints and what the pipeline needs to reproduce a video faithfully."""
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    fps: float
+    avg_rate: str  # exact rational, e.g. "30000/1001"
+    time_base: str
+    frames: int | None  # from the container index; None when the container does not say
+    duration: float | None
+    rotation: int  # degrees, counter-clockwise, as in the display matrix
+    color_range: int
+    color_primaries: int
+    color_trc: int
+    colorspace: int
+    variable_frame_rate: bool | None = None
+    audio_streams: list[dict[str, Any]] = field(default_factory=list)
+    subtitle_streams: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The short form the enhance report uses for input and output."""
+        return {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "fps": round(self.fps, 4),
+            "frames": self.frames,
+            "duration": self.duration,
+            "audio_streams": len(self.audio_streams),
+            "rotation": self.rotation,
+            "pix_fmt": self.pix_fmt,
+        }
+
+
+def check_input_path(path: Path) -> Path:
+    """Resolve ``path`` and reject what can never be a video, with a one-line reason and fix."""
+    if not path.exists():
+        raise InputError(f"input not found: {path}; check the path")
+    if path.is_dir():
+        raise InputError(f"input is a directory, not a video file: {path}")
+    if not path.is_file():
+        raise InputError(f"input is not a regular file: {path}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input is not readable (permission denied): {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input is empty (0 bytes): {path}")
+    return path.resolve()
+
+
+def open_input(path: Path):
+    """Open ``path`` for demuxing with the file protocol only; raise typed errors for bad files."""
+    import av
+
+    real = check_input_path(Path(path))
+    try:
+        container = av.open(f"file:{real}", mode="r", options={"protocol_whitelist": "file"})
+    except av.error.InvalidDataError:
+        raise InputError(f"not a video file, or damaged beyond reading: {path}") from None
+    except av.error.EOFError:
+        raise DecodeError(f"truncated file (ends before its header is complete): {path}") from None
+    except av.error.FFmpegError as exc:
+        raise InputError(f"cannot open {path}: {exc.strerror or exc}") from None
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        container.close()
+        what = "audio-only" if kinds == ["audio"] else f"has no video stream ({', '.join(kinds) or 'no streams'})"
+        raise InputError(f"input {what}: {path}; vsr enhances video")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or not stream.codec_context.name:
+        container.close()
+        raise UnsupportedError(f"unsupported video codec in {path}; re-encode it to H.264 first")
+    return container
+
+
+def _first_frame(container, stream):
+    """Decode the first frame (for rotation and colour tags the stream header may not carry)."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            for frame in packet.decode():
+                return frame
+        except av.error.FFmpegError:
+            continue
+    return None
+
+
+def describe(container, path: Path, first_frame=None) -> VideoInfo:
+    """Build a ``VideoInfo`` from an open container (decodes one frame if none is given)."""
+    stream = container.streams.video[0]
+    cc = stream.codec_context
+    if first_frame is None:
+        first_frame = _first_frame(container, stream)
+        container.seek(0)
+    if first_frame is None:
+        raise DecodeError(f"no decodable video frame in {path}; the file is corrupt or truncated")
+    fmt = first_frame.format
+    depth = max((c.bits for c in fmt.components), default=8)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+    duration = None
+    if stream.duration is not None and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    frames = stream.frames or None
+    vfr = None
+    if stream.base_rate and stream.average_rate:
+        vfr = abs(float(stream.base_rate) - float(stream.average_rate)) > 0.01 * float(stream.average_rate)
+    audio = [
+        {
+            "index": s.index,
+            "codec": s.codec_context.name if s.codec_context else None,
+            "sample_rate": s.codec_context.sample_rate if s.codec_context else None,
+            "channels": s.codec_context.channels if s.codec_context else None,
+            "language": s.language,
+        }
+        for s in container.streams.audio
+    ]
+    subtitles = [
+        {"index": s.index, "codec": s.codec_context.name if s.codec_context else None, "language": s.language}
+        for s in container.streams.subtitles
+    ]
+    return VideoInfo(
+        path=str(path),
+        container=container.format.name,
+        codec=cc.name,
+        width=first_frame.width,
+        height=first_frame.height,
+        pix_fmt=fmt.name,
+        bit_depth=depth,
+        fps=float(rate),
+        avg_rate=str(rate),
+        time_base=str(stream.time_base),
+        frames=frames,
+        duration=duration,
+        rotation=int(round(first_frame.rotation or 0)),
+        color_range=int(first_frame.color_range),
+        color_primaries=int(first_frame.color_primaries),
+        color_trc=int(first_frame.color_trc),
+        colorspace=int(first_frame.colorspace),
+        variable_frame_rate=vfr,
+        audio_streams=audio,
+        subtitle_streams=subtitles,
+    )
+
+
+def probe(path: Path | str) -> VideoInfo:
+    """Describe the video at ``path`` (opens, decodes one frame, closes)."""
+    path = Path(path)
+    container = open_input(path)
+    try:
+        return describe(container, path)
+    finally:
+        container.close()
