@@ -150,3 +150,25 @@ def _verify_sidecar(path: Path) -> str:
         if expected:
             return verify_sha256(path, expected)
     return sha256_of(path)
+
+
+def describe_model(spec: ModelSpec) -> dict[str, Any]:
+    """A registry entry as a plain dict for ``vsr models`` (parameter count without loading weights)."""
+    params = 0
+    if spec.arch.get("arch") == "srresnet":
+        module = build_model(spec.arch, int(spec.arch["scale"]))
+        params = sum(p.numel() for p in module.parameters())
+    w = spec.weights
+    return {
+        "name": spec.name,
+        "scale": spec.scale,
+        "description": spec.description,
+        "face": spec.face,
+        "params": params,
+        "weights": w.file if w else None,
+        "sha256": w.sha256 if w else None,
+        "licence": w.licence if w else None,
+        "data": w.data if w else None,
+        "metrics": dict(w.metrics) if w else {},
+        "card": str(spec.card) if spec.card.is_file() else None,
+    }

@@ -88,6 +88,12 @@ def check_paths(config: EnhanceConfig) -> None:
         raise OutputError(f"output folder does not exist: {parent}; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"output folder is not writable: {parent}")
+    probe_file = temp_path_for(out)
+    try:  # the only reliable check (root ignores permission bits; some filesystems refuse files)
+        probe_file.touch(exist_ok=False)
+        probe_file.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot create files in {parent} ({exc.strerror}); choose a writable output folder") from None
 
 
 def temp_path_for(output: Path) -> Path:

@@ -28,6 +28,7 @@ class FaceOptions:
     min_face: int = 12  # smallest face (box side, input pixels) to enhance
     det_threshold: float = 0.5
     det_every: int = 1  # run the detector every N frames, track in between
+    det_upsample: float = 0.0  # detect on the frame enlarged by this factor; 0 = auto (2x up to 1024 px)
     draw_boxes: bool = False
 
 
@@ -72,6 +73,8 @@ class EnhanceConfig:
             raise ConfigError(f"--background must be one of {', '.join(BACKGROUNDS)}, got {self.face.background!r}")
         if self.face.det_every < 1:
             raise ConfigError(f"--det-every must be at least 1, got {self.face.det_every}")
+        if self.face.det_upsample < 0:
+            raise ConfigError(f"--det-upsample must be 0 (auto) or a positive factor, got {self.face.det_upsample}")
         if not 0 < self.face.det_threshold < 1:
             raise ConfigError(f"--det-threshold must be between 0 and 1, got {self.face.det_threshold}")
         return self

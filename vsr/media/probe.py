@@ -95,7 +95,7 @@ def open_input(path: Path):
     try:
         container = av.open(f"file:{real}", mode="r", options={"protocol_whitelist": "file"})
     except av.error.InvalidDataError:
-        raise InputError(f"not a video file, or damaged beyond reading: {path}") from None
+        raise InputError(f"not a readable video (unknown format, or truncated/corrupt): {path}") from None
     except av.error.EOFError:
         raise DecodeError(f"truncated file (ends before its header is complete): {path}") from None
     except av.error.FFmpegError as exc:

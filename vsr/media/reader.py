@@ -46,6 +46,8 @@ class VideoReader:
         self.error_tolerance = error_tolerance
         self.decode_errors = 0
         self.frames_decoded = 0
+        self.first_time: float | None = None
+        self.last_time: float | None = None
         self._container = None
         self.info: VideoInfo
 
@@ -99,6 +101,9 @@ class VideoReader:
             nonlocal last_pts
             pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
             last_pts = pts
+            t = float(pts * time_base)
+            self.first_time = t if self.first_time is None else min(self.first_time, t)
+            self.last_time = t if self.last_time is None else max(self.last_time, t)
             rgb_frame = reformatter.reformat(
                 frame, width=self.info.width, height=self.info.height, format=rgb,
                 src_colorspace=self.matrix, src_color_range=src_range, dst_color_range="JPEG",
@@ -134,3 +139,13 @@ class VideoReader:
             )
         if self.frames_decoded == 0:
             raise DecodeError(f"{self.path}: no decodable video frames; the file is corrupt or truncated")
+        # Containers without a frame count (Matroska, WebM) still state a duration: a file cut short
+        # decodes cleanly but ends early.
+        duration, period = self.info.duration, 1 / self.info.fps if self.info.fps else 0.0
+        if not expected and duration and self.last_time is not None:
+            decoded = self.last_time - (self.first_time or 0.0) + period
+            if decoded < duration - max(3 * period, 0.02 * duration):
+                raise DecodeError(
+                    f"{self.path}: truncated: frames end at {decoded:.2f}s of a stated {duration:.2f}s; "
+                    "the file is incomplete; re-copy or repair it"
+                )

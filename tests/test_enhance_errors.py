@@ -1,0 +1,182 @@
+"""Bad input and bad output: one line naming the problem, the right exit code, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import run_vsr
+
+SMALL = dict(width=96, height=64, frames=30)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix == ".part")
+
+
+def _assert_clean_failure(proc, code: int, words: str, folder: Path, output: Path | None = None):
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr
+    if code == 1:
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith("vsr: error:")
+    assert words.lower() in proc.stderr.lower(), proc.stderr
+    assert _leftovers(folder) == []
+    if output is not None:
+        assert not output.exists()
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w", format="mp4") as c:
+        a = c.add_stream("aac", rate=48000)
+        a.codec_context.layout = "stereo"
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, i * 1024, Fraction(1, 48000)
+            for p in a.encode(frame):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("missing", "not found"),
+        ("empty", "empty"),
+        ("garbage", "not a readable video"),
+        ("text", "not a readable video"),
+        ("audio_only", "audio-only"),
+        ("directory", "directory"),
+        ("truncated_mp4", "truncated"),
+        ("truncated_mkv", "truncated"),
+        ("corrupt", "corrupt"),
+    ],
+)
+def test_bad_inputs(video_factory, tmp_path, kind, words):
+    work = tmp_path / "work"
+    work.mkdir()
+    good = video_factory("errors.mp4", **SMALL)
+    data = good.read_bytes()
+    src = work / f"in_{kind}.mp4"
+    if kind == "empty":
+        src.write_bytes(b"")
+    elif kind == "garbage":
+        src.write_bytes(np.random.default_rng(1).integers(0, 256, 40000, dtype=np.uint8).tobytes())
+    elif kind == "text":
+        src.write_text("this is not a video\n" * 100)
+    elif kind == "audio_only":
+        _audio_only(src)
+    elif kind == "directory":
+        src = work / "folder"
+        src.mkdir()
+    elif kind == "truncated_mp4":
+        src.write_bytes(data[: len(data) * 6 // 10])
+    elif kind == "truncated_mkv":
+        mkv = video_factory("errors.mkv", **SMALL)
+        src = work / "in_truncated.mkv"
+        src.write_bytes(mkv.read_bytes()[: len(mkv.read_bytes()) // 2])
+    elif kind == "corrupt":
+        rng = np.random.default_rng(0)
+        buf = bytearray(data)
+        n = len(buf)
+        buf[n // 4 : n // 4 + n // 3] = rng.integers(0, 256, n // 3, dtype=np.uint8).tobytes()
+        src.write_bytes(bytes(buf))
+    before = src.read_bytes() if src.is_file() else None
+    out = work / "out.mp4"
+    proc = run_vsr("enhance", str(src), str(out), "-q")
+    _assert_clean_failure(proc, 1, words, work, out)
+    if before is not None:
+        assert src.read_bytes() == before  # the input is never touched
+
+
+def test_output_problems(video_factory, tmp_path):
+    src = tmp_path / "in.mp4"
+    shutil.copy(video_factory("errors.mp4", **SMALL), src)
+    original = src.read_bytes()
+    # same file as the input, also through a symlink
+    link = tmp_path / "link.mp4"
+    link.symlink_to(src)
+    for target in (src, link):
+        proc = run_vsr("enhance", str(src), str(target), "-q", "--overwrite")
+        _assert_clean_failure(proc, 1, "is the input", tmp_path)
+    # existing output without --overwrite is kept as it was
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    proc = run_vsr("enhance", str(src), str(existing), "-q")
+    _assert_clean_failure(proc, 1, "--overwrite", tmp_path)
+    assert existing.read_bytes() == b"keep me"
+    # folders that cannot take the output
+    proc = run_vsr("enhance", str(src), str(tmp_path / "no" / "such" / "out.mp4"), "-q")
+    _assert_clean_failure(proc, 1, "does not exist", tmp_path)
+    proc = run_vsr("enhance", str(src), "/proc/vsr-out.mp4", "-q")
+    _assert_clean_failure(proc, 1, "cannot create files", tmp_path)
+    assert src.read_bytes() == original
+
+
+def test_usage_errors_exit_2(video_factory, tmp_path):
+    src = video_factory("errors.mp4", **SMALL)
+    for args, words in [
+        (["--scale", "3"], "--scale"),
+        (["--batch-size", "0"], "batch-size"),
+        (["--codec", "libx264", "--report", str(tmp_path / "r.json")], "webm"),
+    ]:
+        out = tmp_path / ("o.webm" if "webm" in words else "o.mp4")
+        proc = run_vsr("enhance", str(src), str(out), "-q", *args)
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not out.exists()
+    proc = run_vsr("enhance", str(src), str(tmp_path / "o.avi"), "-q")
+    assert proc.returncode == 2 and ".avi" in proc.stderr
+    proc = run_vsr("enhance", str(src), str(tmp_path / "o.mp4"), "-q", "--model", "no-such-model")
+    assert proc.returncode == 1 and "unknown model" in proc.stderr
+
+
+def test_failure_report_written(video_factory, tmp_path):
+    import json
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nope")
+    report = tmp_path / "r.json"
+    proc = run_vsr("enhance", str(bad), str(tmp_path / "o.mp4"), "-q", "--report", str(report))
+    assert proc.returncode == 1
+    data = json.loads(report.read_text())
+    assert data["status"] == "failed" and data["exit_code"] == 1 and "not a readable video" in data["error"]
+
+
+def test_file_names_starting_with_dash(video_factory, tmp_path):
+    src = tmp_path / "-input.mp4"
+    shutil.copy(video_factory("errors.mp4", **SMALL), src)
+    proc = run_vsr("enhance", "-q", "--", "-input.mp4", "-output.mkv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "-output.mkv").stat().st_size > 0
+
+
+def test_ctrl_c_leaves_nothing_behind(video_factory, tmp_path):
+    src = video_factory("long.mp4", width=320, height=240, frames=400)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "enhance", str(src), str(out), "-q", "--scale", "4"],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    # wait until the temporary output exists, i.e. frames are being written, then interrupt
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.suffix == ".part" for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    assert any(p.suffix == ".part" for p in tmp_path.iterdir()), "enhance never started writing"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+    assert os.path.getsize(src) > 0

@@ -1,0 +1,37 @@
+"""``vsr models``: the registry with weights, licence and measured quality."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout.")
+@click.option("--card", "card", default=None, metavar="NAME", help="Print one model's card.")
+def models(as_json: bool, card: str | None) -> None:
+    """List registered models: name, scale, parameters, weights file, sha256, licence and metrics."""
+    from vsr.models.registry import DEFAULT_MODEL, REGISTRY, describe_model, get_spec
+
+    if card:
+        spec = get_spec(card)
+        click.echo(spec.card.read_text() if spec.card.is_file() else f"{spec.name}: no model card ({spec.description})")
+        return
+    rows = [describe_model(spec) for spec in REGISTRY.values()]
+    for row in rows:
+        row["default_for_scales"] = [s for s, name in DEFAULT_MODEL.items() if name == row["name"]]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vsr models")
+    for col in ("name", "scale", "params", "weights", "sha256", "licence", "metrics"):
+        table.add_column(col)
+    for r in rows:
+        metrics = ", ".join(f"{k} {v}" for k, v in (r["metrics"] or {}).items())
+        table.add_row(r["name"], str(r["scale"] or "any"), f"{r['params']:,}", r["weights"] or "-",
+                      (r["sha256"] or "-")[:12], r["licence"] or "-", metrics or "-")
+    Console().print(table)

@@ -1,0 +1,31 @@
+"""``vsr probe INPUT``: describe a video without importing torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def probe(input: Path, as_json: bool) -> None:
+    """Show INPUT's streams, size, frame rate, frames, duration, rotation, pixel format, colour tags and audio."""
+    from vsr.media.probe import probe as run
+
+    info = run(input)
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    d = info.to_dict()
+    audio = d.pop("audio_streams")
+    subs = d.pop("subtitle_streams")
+    width = max(len(k) for k in d)
+    for key, value in d.items():
+        click.echo(f"{key:<{width}}  {value}")
+    for a in audio:
+        click.echo(f"{'audio':<{width}}  #{a['index']} {a['codec']} {a['sample_rate']} Hz {a['channels']} ch {a['language'] or ''}".rstrip())
+    for s in subs:
+        click.echo(f"{'subtitle':<{width}}  #{s['index']} {s['codec']} {s['language'] or ''}".rstrip())
