@@ -68,7 +68,7 @@ def evaluate() -> None:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @_common
 def images(directory: Path, **opts: Any) -> None:
-    """Score every image in DIRECTORY (e.g. Set5, Set14); unreadable files are skipped and counted."""
+    """Score every image in DIRECTORY (Set5, Set14, ...); unreadable files are skipped and counted."""
     from vsr.pipelines.evaluate import evaluate_images
 
     _emit(evaluate_images(directory, kind="images", **_library_args(opts)), opts)
@@ -86,7 +86,7 @@ def images(directory: Path, **opts: Any) -> None:
 )
 @option("--seed", type=int, default=0, show_default=True, help="Seed of the real-world degradation.")
 def faces(directory: Path, degrade: str, seed: int, **opts: Any) -> None:
-    """Score face crops in DIRECTORY (e.g. UTKFace), on Y and RGB."""
+    """Score face crops in DIRECTORY (UTKFace chips, ...) on Y and RGB, optionally real-world degraded."""
     from vsr.pipelines.evaluate import evaluate_images
 
     report = evaluate_images(
@@ -146,7 +146,7 @@ def _emit(report: Any, opts: dict[str, Any]) -> None:
         *(["flicker"] if video else []),
     ):
         table.add_column(column, justify="left" if column == "method" else "right")
-    rows = [(f"{data['model']} (model)", data), *data["baselines"].items()]
+    rows = [(f"{Path(data['model']).name} (model)", data), *data["baselines"].items()]
     for name, scores in rows:
         cells = [_fmt(scores["psnr_y"], 2), _fmt(scores["ssim_y"], 4)]
         cells += [_fmt(scores["psnr_rgb"], 2), _fmt(scores["ssim_rgb"], 4)]
