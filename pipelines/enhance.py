@@ -229,7 +229,12 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
                 out_w, out_h = info.width * config.scale, info.height * config.scale
                 settings = EncodeSettings(codec=codec, crf=config.crf, preset=config.preset, pix_fmt=config.pix_fmt, audio=config.audio)
                 time_base = Fraction(reader._container.streams.video[0].time_base or Fraction(1, 90000))
-                writer = VideoWriter(tmp, fmt, info, out_w, out_h, settings, time_base)
+                if config.ffmpeg_bin:
+                    from vsr.media.ffmpeg_writer import FfmpegWriter
+
+                    writer = FfmpegWriter(tmp, fmt, info, out_w, out_h, settings, time_base, ffmpeg_bin=config.ffmpeg_bin)
+                else:
+                    writer = VideoWriter(tmp, fmt, info, out_w, out_h, settings, time_base)
                 gather = max(1, upscalers[0].batch_size)
                 producer = BackgroundIterator(reader.frames(), maxsize=2 * gather + 2, stop=stop, name="decode")
                 consumer = BackgroundConsumer(lambda item: writer.write(*item), maxsize=2 * gather + 2, stop=stop, name="encode")

@@ -140,13 +140,20 @@ class VideoWriter:
             self.report.warnings.append(
                 f"{pix_fmt} needs even sizes: padded {width}x{height} to {self.width}x{self.height} by edge repeat"
             )
-        self.matrix, tag = guess_matrix(source.colorspace, source.height)
-        if source.colorspace != tag:
+        self.matrix, self.tag = guess_matrix(source.colorspace, source.height)
+        if source.colorspace != self.tag:
             self.report.warnings.append(
                 f"input has no colour matrix tag; decoded as {self.matrix} and tagged the output so it displays the same"
             )
         self.range = "JPEG" if source.color_range == 2 or source.pix_fmt.startswith("yuvj") else "MPEG"
 
+        self._open_encoder(av, path, fmt, time_base)
+        self._reformatter = av.video.reformatter.VideoReformatter()
+        self._open_side_streams(av)
+
+    def _open_encoder(self, av, path: Path, fmt: str, time_base: Fraction) -> None:
+        """Create the output container and the video encoder."""
+        source, settings = self.source, self.settings
         try:
             self.container = av.open(f"file:{path}", mode="w", format=fmt)
         except av.error.FFmpegError as exc:
@@ -157,11 +164,11 @@ class VideoWriter:
             self.container.close()
             raise UsageError(f"--codec {settings.codec} is not available in this build ({exc})") from None
         cc = self.stream.codec_context
-        cc.width, cc.height, cc.pix_fmt = self.width, self.height, pix_fmt
+        cc.width, cc.height, cc.pix_fmt = self.width, self.height, self.report.pix_fmt
         cc.time_base = time_base  # the encoder's own time base: what keeps VFR timestamps exact
         self.stream.time_base = time_base
         cc.color_range = 2 if self.range == "JPEG" else 1
-        cc.colorspace = tag
+        cc.colorspace = self.tag
         if source.color_primaries != 2:
             cc.color_primaries = source.color_primaries
         if source.color_trc != 2:
@@ -177,8 +184,6 @@ class VideoWriter:
             self.container.close()
             hint = "; this machine has no NVIDIA encoder, use --codec libx264" if "nvenc" in settings.codec else ""
             raise EncodeError(f"cannot open the {settings.codec} encoder: {exc.strerror or exc}{hint}") from None
-        self._reformatter = av.video.reformatter.VideoReformatter()
-        self._open_side_streams(av)
 
     # -- side streams (audio, subtitles) ---------------------------------------------------------------------
     def _open_side_streams(self, av) -> None:
@@ -287,10 +292,13 @@ class VideoWriter:
         except av.error.FFmpegError as exc:
             raise EncodeError(f"finishing the output failed: {exc.strerror or exc}") from None
         finally:
-            self.abort()
+            self._release()
 
     def abort(self) -> None:
         """Close everything without flushing (the caller deletes the file)."""
+        self._release()
+
+    def _release(self) -> None:
         for c in (self._side, getattr(self, "container", None)):
             if c is not None:
                 try:

@@ -1,0 +1,141 @@
+"""Encode through an external ``ffmpeg`` binary (``--ffmpeg-bin``), for encoders the PyAV wheel lacks.
+
+Frames are converted exactly as in ``VideoWriter`` (same pixel format, matrix and padding), then sent
+as raw video in a NUT stream, with their source timestamps, to ffmpeg's stdin; ffmpeg encodes them
+and copies the audio and subtitles from the input itself.  The argv is built with ffmpeg-python and
+run as a list, never through a shell; paths are given with the ``file:`` protocol, so names that
+start with ``-`` cannot be read as options.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+from vsr.errors import EncodeError, UsageError
+from vsr.media.probe import open_input
+from vsr.media.writer import DEFAULT_CRF, VideoWriter, _codec_options
+
+
+def find_ffmpeg(spec: str) -> str:
+    """Resolve ``--ffmpeg-bin`` (a path, or a name on PATH) to an executable."""
+    path = shutil.which(spec) or (spec if os.access(spec, os.X_OK) and Path(spec).is_file() else None)
+    if path is None:
+        raise UsageError(f"--ffmpeg-bin {spec}: no such executable; give the path to an ffmpeg binary")
+    return path
+
+
+class FfmpegWriter(VideoWriter):
+    """A ``VideoWriter`` whose encoder and muxer are an ffmpeg process."""
+
+    def __init__(self, *args, ffmpeg_bin: str, **kwargs) -> None:
+        self._ffmpeg = find_ffmpeg(ffmpeg_bin)
+        self._proc = None
+        self._stderr = tempfile.TemporaryFile()
+        super().__init__(*args, **kwargs)
+
+    def _side_plan(self) -> tuple[list[str], list[str], list[str]]:
+        """Per-stream ffmpeg audio/subtitle maps and codecs: copy what the container holds."""
+        import av
+
+        with av.open(os.devnull, "w", format=self._fmt) as probe:
+            supported = probe.supported_codecs
+        src = open_input(Path(self.source.path))
+        try:
+            audio = [s for s in src.streams.audio] if self.settings.audio else []
+            subs = [s for s in src.streams.subtitles]
+            acodecs = []
+            for s in audio:
+                name = s.codec_context.name
+                copy = name in supported
+                target = "copy" if copy else ("libopus" if self._fmt == "webm" else "aac")
+                acodecs.append(target)
+                self.report.audio.append({"index": s.index, "codec": name, "action": "copy" if copy else f"re-encoded to {target}"})
+            kept_subs = [s for s in subs if s.codec_context.name in supported]
+            for s in kept_subs:
+                self.report.subtitles.append({"index": s.index, "codec": s.codec_context.name, "action": "copy"})
+            return [f"1:{s.index}" for s in audio], acodecs, [f"1:{s.index}" for s in kept_subs]
+        finally:
+            src.close()
+
+    def _open_encoder(self, av, path: Path, fmt: str, time_base: Fraction) -> None:
+        import ffmpeg
+
+        self._fmt = fmt
+        audio_maps, acodecs, sub_maps = self._side_plan()
+        settings = self.settings
+        crf = settings.crf if settings.crf is not None else DEFAULT_CRF.get(settings.codec, 20)
+        in_opts = {"format": "nut"}
+        if self.source.rotation:
+            # Keep the display matrix as metadata, as the PyAV path does; never turn the pixels.
+            in_opts["display_rotation"] = str(self.source.rotation)
+            in_opts["noautorotate"] = None
+        video = ffmpeg.input("pipe:0", **in_opts)
+        src = ffmpeg.input(f"file:{Path(self.source.path).resolve()}")
+        streams = [video["v:0"]] + [src[m.split(":")[1]] for m in audio_maps + sub_maps]
+        out_opts = {
+            "format": fmt, "vcodec": settings.codec, "pix_fmt": self.report.pix_fmt, "fps_mode": "passthrough",
+            "enc_time_base": "demux", "color_range": "pc" if self.range == "JPEG" else "tv", "colorspace": str(self.tag),
+            **{k: v for k, v in _codec_options(settings.codec, crf, settings.preset).items()},
+        }
+        if self.source.color_primaries != 2:
+            out_opts["color_primaries"] = str(self.source.color_primaries)
+        if self.source.color_trc != 2:
+            out_opts["color_trc"] = str(self.source.color_trc)
+        for i, codec in enumerate(acodecs):
+            out_opts[f"c:a:{i}"] = codec
+        if sub_maps:
+            out_opts["c:s"] = "copy"
+        argv = ffmpeg.output(*streams, f"file:{path}", **out_opts).global_args(
+            "-hide_banner", "-nostdin", "-loglevel", "error", "-copyts"
+        ).compile(cmd=self._ffmpeg, overwrite_output=True)
+        # ffmpeg-python spells stream selection as '-map 1:1'; the audio/subtitle streams are optional by
+        # construction (only those present are listed).
+        try:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        except OSError as exc:
+            raise EncodeError(f"cannot start {self._ffmpeg}: {exc.strerror}") from None
+        self.container = av.open(self._proc.stdin, mode="w", format="nut")
+        self.stream = self.container.add_stream("rawvideo", rate=Fraction(self.source.avg_rate))
+        cc = self.stream.codec_context
+        cc.width, cc.height, cc.pix_fmt = self.width, self.height, self.report.pix_fmt
+        cc.time_base = time_base
+        self.stream.time_base = time_base
+
+    def _open_side_streams(self, av) -> None:
+        """ffmpeg copies audio and subtitles itself (see ``_side_plan``)."""
+
+    def _ffmpeg_error(self) -> str:
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        return lines[-1] if lines else "no message"
+
+    def write(self, image, pts, time_base) -> None:
+        try:
+            super().write(image, pts, time_base)
+        except (BrokenPipeError, OSError, EncodeError):
+            raise EncodeError(f"ffmpeg stopped: {self._ffmpeg_error()}") from None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except (BrokenPipeError, OSError):
+            pass
+        if self._proc is not None:
+            if self._proc.stdin and not self._proc.stdin.closed:
+                self._proc.stdin.close()
+            code = self._proc.wait()
+            self._proc = None
+            if code != 0:
+                raise EncodeError(f"ffmpeg failed (exit {code}): {self._ffmpeg_error()}")
+
+    def abort(self) -> None:
+        super().abort()
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
