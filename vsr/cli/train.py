@@ -44,26 +44,50 @@ def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
         value = params.get(name)
         if value is None or value == () or value is False:
             continue
-        out[key] = list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+        out[key] = (
+            list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+        )
     return out
 
 
 @click.group("train", invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML config file (see --print-config); flags override it.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file (see --print-config); flags override it.",
+)
 @click.option("--print-config", is_flag=True, help="Print the resolved config as documented TOML and exit.")
-@click.option("--data", multiple=True, metavar="KIND:PATH", help="Training data, repeatable; KIND: chokepoint | images | videos.")
-@click.option("--val", multiple=True, metavar="KIND:PATH", help="Validation data (default: hold out sequences of --data).")
+@click.option(
+    "--data",
+    multiple=True,
+    metavar="KIND:PATH",
+    help="Training data, repeatable; KIND: chokepoint | images | videos.",
+)
+@click.option(
+    "--val",
+    multiple=True,
+    metavar="KIND:PATH",
+    help="Validation data (default: hold out sequences of --data).",
+)
 @click.option("--scale", type=int, help="Upscaling factor: 2 or 4.")
-@click.option("--stage", type=click.Choice(["psnr", "gan"]), help="psnr: pixel loss (SRResNet); gan: adversarial.")
-@click.option("--init", type=click.Path(dir_okay=False, path_type=Path), help="Start from this checkpoint (gan: the psnr run).")
+@click.option(
+    "--stage", type=click.Choice(["psnr", "gan"]), help="psnr: pixel loss (SRResNet); gan: adversarial."
+)
+@click.option(
+    "--init",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start from this checkpoint (gan: the psnr run).",
+)
 @click.option("--steps", type=int, help="Total optimiser steps of the run.")
 @click.option("--batch-size", type=int, help="Samples per step.")
 @click.option("--hr-size", type=int, help="HR crop side in pixels (a multiple of the scale).")
 @click.option("--blocks", type=int, help="Generator residual blocks.")
 @click.option("--channels", type=int, help="Generator feature channels.")
 @click.option("--device", help="auto | cpu | cuda | cuda:N.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Autocast precision on CUDA.")
+@click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Autocast precision on CUDA."
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.ckpt.")
 @click.option("--seed", type=int, help="Seed of data order, crops and degradations.")
@@ -85,7 +109,7 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
     """
     if ctx.invoked_subcommand is not None:
         return
-    from vsr.pipelines.train.config import resolve, to_toml
+    from vsr.pipelines.train.config_toml import resolve, to_toml
 
     flags = flag_overrides(params)
     saved = None
