@@ -217,7 +217,7 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
     producer = consumer = writer = None
     with Progress("enhance", None, quiet=config.quiet) as progress:
         for w in result.warnings:
-            progress.line(f"vsr: warning: {w}")
+            progress.line(f"warning: {w}")
         try:
             # 2. input
             with VideoReader(config.input) as reader:

@@ -19,7 +19,7 @@ from vsr.pipelines.train.checkpoint import load_checkpoint, save_checkpoint
 from vsr.pipelines.train.config import TrainConfig
 from vsr.pipelines.train.config_toml import resolve, to_toml
 from vsr.pipelines.train.loop import lr_at, train
-from vsr.pipelines.train.report import TrainProgress
+from vsr.progress import Progress
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -215,17 +215,17 @@ def test_worker_processes_give_the_same_run(chokepoint, reference, tmp_path):
 
 def test_progress_plain_lines_and_rich_bar():
     stream = io.StringIO()
-    with TrainProgress(10, live=False, every_s=0, stream=stream) as progress:
-        progress.update(5, {"loss_g": 0.25})
-        progress.note("checkpoint written")
+    with Progress("vsr train", 10, unit="steps", live=False, every=0, stream=stream) as progress:
+        progress.set(5, loss_g=0.25)
+        progress.line("checkpoint written")
     lines = stream.getvalue().splitlines()
     assert (
-        lines[0].startswith("vsr train: step 5/10 ") and "it/s eta" in lines[0] and "loss_g=0.25" in lines[0]
+        lines[0].startswith("vsr train: 5/10 steps ") and "/s eta" in lines[0] and "loss_g=0.25" in lines[0]
     )
     assert lines[1] == "vsr train: checkpoint written"
     stream = io.StringIO()
-    with TrainProgress(10, live=True, stream=stream) as progress:
-        progress.update(10, {"loss_g": 0.5})
+    with Progress("vsr train", 10, unit="steps", live=True, stream=stream) as progress:
+        progress.set(10, loss_g=0.5)
     assert "10/10" in stream.getvalue() and "loss_g=0.5" in stream.getvalue()
 
 

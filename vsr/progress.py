@@ -1,78 +1,103 @@
 """Progress on stderr: a rich bar on a terminal, periodic plain lines otherwise, nothing when quiet.
 
-Batch jobs and CI logs get one line every few seconds instead of a redrawn bar.
-Results that scripts read never go here: they go to stdout or a JSON report.
+One class for every long job (enhance counts frames, train counts steps).  Batch jobs and CI logs
+get one line every few seconds instead of a redrawn bar.  Results that scripts read never go here:
+they go to stdout or a JSON report.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 class Progress:
-    """Count work done towards an optional total; use as a context manager."""
+    """Count work from ``start`` towards an optional ``total``; use as a context manager.
 
-    def __init__(self, label: str, total: int | None, unit: str = "frames", quiet: bool = False, every: float = 5.0) -> None:
+    Args:
+        label: shown before every line ("enhance", "train").
+        total: units of work in all, or None when unknown.
+        unit: what is counted ("frames", "steps").
+        quiet: print nothing.
+        every: seconds between plain lines.
+        start: units already done before this run (a resumed training run); rate and ETA count from here.
+        stream: where to write (stderr by default).
+        live: force the rich bar on (True) or off (False); default: on when ``stream`` is a terminal.
+    """
+
+    def __init__(self, label: str, total: int | None, unit: str = "frames", quiet: bool = False, every: float = 5.0,
+                 start: int = 0, stream: TextIO | None = None, live: bool | None = None) -> None:
         self.label, self.total, self.unit, self.quiet, self.every = label, total, unit, quiet, every
-        self.done = 0
+        self.start = self.done = start
+        self.stream = stream or sys.stderr
+        self.live = (not quiet) and (self.stream.isatty() if live is None else live)
         self.fields: dict[str, Any] = {}
-        self._start = time.perf_counter()
-        self._last_line = self._start
+        self._t0 = self._last_line = time.monotonic()
         self._rich = None
         self._task = None
 
     def __enter__(self) -> Progress:
-        if not self.quiet and sys.stderr.isatty():
+        if self.live:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[extra]}"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False,
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),
+                console=Console(file=self.stream), transient=False,
             )
             self._rich.start()
-            self._task = self._rich.add_task(self.label, total=self.total, rate="", extra="")
+            self._task = self._rich.add_task(self.label, total=self.total, completed=self.start, rate="", extra="")
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._rich is not None:
             self._rich.stop()
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self._start
+        return time.monotonic() - self._t0
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        """Units per second since this run started."""
+        return (self.done - self.start) / self.elapsed if self.elapsed > 0 else 0.0
 
     def update(self, n: int = 1, **fields: Any) -> None:
         """Add ``n`` units of work; ``fields`` (e.g. losses) are shown beside the rate."""
-        self.done += n
+        self.set(self.done + n, **fields)
+
+    def set(self, done: int, **fields: Any) -> None:
+        """Report that ``done`` units are complete in all."""
+        self.done = done
         self.fields.update(fields)
         if self.quiet:
             return
         extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fields.items())
         if self._rich is not None:
-            self._rich.update(self._task, completed=self.done, rate=f"{self.rate:.1f} {self.unit}/s", extra=extra)
+            self._rich.update(self._task, completed=done, rate=f"{self.rate:.2f} {self.unit}/s", extra=extra)
             return
-        now = time.perf_counter()
-        if now - self._last_line >= self.every:
+        now = time.monotonic()
+        if now - self._last_line >= self.every or done == self.total:
             self._last_line = now
             total = f"/{self.total}" if self.total else ""
             eta = ""
-            if self.total and self.rate > 0:
-                eta = f" eta {max(0.0, (self.total - self.done) / self.rate):.0f}s"
-            print(f"{self.label}: {self.done}{total} {self.unit} {self.rate:.1f}/s{eta} {extra}".rstrip(), file=sys.stderr, flush=True)
+            if self.total:
+                eta = f" eta {_duration((self.total - done) / self.rate)}" if self.rate > 0 else " eta ?"
+            self.line(f"{done}{total} {self.unit} {self.rate:.2f}/s{eta} {extra}".rstrip())
 
     def line(self, text: str) -> None:
-        """Print a one-off line (not when quiet)."""
+        """A one-off line, prefixed with the label (not when quiet)."""
         if self.quiet:
             return
         if self._rich is not None:
-            self._rich.console.print(text)
+            self._rich.console.print(f"{self.label}: {text}", markup=False, highlight=False)
         else:
-            print(text, file=sys.stderr, flush=True)
+            print(f"{self.label}: {text}", file=self.stream, flush=True)

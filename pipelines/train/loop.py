@@ -39,7 +39,8 @@ from vsr.pipelines.train.checkpoint import (
 from vsr.pipelines.train.config import TrainConfig, key_label
 from vsr.pipelines.train.config_toml import to_toml
 from vsr.pipelines.train.data import build_datasets, worker_init
-from vsr.pipelines.train.report import MetricsCSV, TrainProgress
+from vsr.pipelines.train.report import MetricsCSV
+from vsr.progress import Progress
 from vsr.pipelines.train.validate import evaluate, write_sample_grid
 
 
@@ -278,13 +279,13 @@ def train(
     val: dict[str, float] = dict(ckpt.get("val") or {}) if ckpt else {}
     done = saved = start
     shown: dict[str, float] = {}
-    progress = TrainProgress(cfg.steps, start, live=live)
+    progress = Progress("vsr train", cfg.steps, unit="steps", every=30.0, start=start, live=live)
     try:
         with progress:
             for note in notes:
-                progress.note(f"warning: {note}")
+                progress.line(f"warning: {note}")
             if start >= cfg.steps:
-                progress.note(
+                progress.line(
                     f"{last} is already at step {start} of {cfg.steps}; raise --steps to train further"
                 )
             for step, batch in enumerate(loader, start):
@@ -350,14 +351,14 @@ def train(
                     n = (done - 1) % cfg.log_every + 1
                     row = {k: v.item() / n for k, v in sums.items()}
                     sums.clear()
-                    row.update(step=done, lr=lr_now, it_s=progress.rate(done), skipped=len(skipped))
+                    row.update(step=done, lr=lr_now, it_s=progress.rate, skipped=len(skipped))
                 if (cfg.val_every and done % cfg.val_every == 0) or is_last:
                     grid = out / "samples" / f"step_{done:07d}.png"
                     if val_set is not None:
                         val = evaluate(ema, val_lr, val_hr, cfg.scale, cfg.batch_size)
                         k = min(cfg.sample_count, len(val_lr))
                         write_sample_grid(grid, ema, val_lr[:k], val_hr[:k], cfg.scale)
-                        progress.note(
+                        progress.line(
                             f"step {done}: val PSNR {val['val_psnr']:.2f} dB (bicubic {val['val_psnr_bicubic']:.2f}),"
                             f" SSIM {val['val_ssim']:.4f} (bicubic {val['val_ssim_bicubic']:.4f})"
                         )
@@ -368,7 +369,7 @@ def train(
                 if row:
                     metrics_csv.write(row)
                 shown = {k: float(v) for k, v in row.items() if k.startswith("loss")} or shown
-                progress.update(done, shown)
+                progress.set(done, **shown)
                 if done % cfg.save_every == 0 or is_last:
                     state = checkpoint(done, val)
                     save_checkpoint(state, last)
@@ -378,9 +379,9 @@ def train(
                 if on_step is not None:
                     on_step(done)
             if skipped:
-                progress.note(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+                progress.line(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
     except KeyboardInterrupt:
         kept = f"{last} holds step {saved}: continue with --resume" if saved else "no checkpoint was written"
-        progress.note(f"interrupted after step {done}; {kept}")
+        progress.line(f"interrupted after step {done}; {kept}")
         raise
     return TrainResult(out=out, step=done, checkpoint=last, metrics=val, skipped=skipped)

@@ -1,17 +1,10 @@
-"""What a training run reports: a progress display on stderr and ``metrics.csv``.
-
-On a terminal the progress is a rich bar (it/s, losses, ETA); otherwise it is a
-plain line every ``every_s`` seconds, which reads well in batch-job logs.
-"""
+"""What a training run records: ``metrics.csv`` (progress on stderr is ``vsr.progress.Progress``)."""
 
 from __future__ import annotations
 
 import csv
 import math
-import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 COLUMNS = (
     "step",
@@ -66,75 +59,3 @@ class MetricsCSV:
             raise KeyError(f"unknown metrics columns: {sorted(unknown)}")
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([_fmt(row.get(c)) for c in COLUMNS])
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-class TrainProgress:
-    """Progress of steps ``start..total`` on stderr: rich bar on a TTY, periodic plain lines otherwise."""
-
-    def __init__(
-        self,
-        total: int,
-        start: int = 0,
-        live: bool | None = None,
-        every_s: float = 30.0,
-        stream: TextIO | None = None,
-    ) -> None:
-        self.total, self.start, self.every_s = total, start, every_s
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty() if live is None else live
-        self._t0 = self._last_print = time.monotonic()
-        self._bar = None
-        self._task = None
-
-    def __enter__(self) -> TrainProgress:
-        if self.live:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("[bold]train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
-                console=Console(file=self.stream),
-                transient=False,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task("train", total=self.total, completed=self.start, rate="", info="")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def rate(self, step: int) -> float:
-        """Steps per second since this run started."""
-        elapsed = time.monotonic() - self._t0
-        return (step - self.start) / elapsed if elapsed > 0 else 0.0
-
-    def update(self, step: int, losses: dict[str, float]) -> None:
-        """Report that ``step`` steps are done, with the latest losses."""
-        rate = self.rate(step)
-        info = " ".join(f"{k}={v:.4g}" for k, v in losses.items())
-        if self._bar is not None:
-            self._bar.update(self._task, completed=step, rate=f"{rate:.2f} it/s", info=info)
-            return
-        now = time.monotonic()
-        if now - self._last_print >= self.every_s or step == self.total:
-            self._last_print = now
-            eta = _duration((self.total - step) / rate) if rate > 0 else "?"
-            self.note(f"step {step}/{self.total} {rate:.2f} it/s eta {eta} {info}".rstrip())
-
-    def note(self, message: str) -> None:
-        """A one-off line (validation results, checkpoint written, warnings)."""
-        if self._bar is not None:
-            self._bar.console.print(message, markup=False, highlight=False)
-        else:
-            print(f"vsr train: {message}", file=self.stream, flush=True)

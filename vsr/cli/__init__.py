@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
-    except KeyboardInterrupt:
-        click.echo("vsr: interrupted; nothing was written", err=True)
+    except KeyboardInterrupt as exc:
+        click.echo(f"vsr: interrupted{'; ' + str(exc) if str(exc) else ''}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except VsrError as exc:
         click.echo(f"vsr: error: {one_line(exc)}", err=True)

@@ -58,9 +58,11 @@ def enhance(input: Path, output: Path, scale: str, model, device, precision, bat
     )
     try:
         result = run(config)
-    except BaseException as exc:
-        if not isinstance(exc, SystemExit):
-            failure_report(config, exc)
+    except KeyboardInterrupt:
+        failure_report(config, KeyboardInterrupt())
+        raise KeyboardInterrupt(f"nothing was written; {output} was not created") from None
+    except Exception as exc:
+        failure_report(config, exc)
         raise
     if not quiet:
         warn = f", {len(result['warnings'])} warning(s)" if result["warnings"] else ""
