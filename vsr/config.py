@@ -54,7 +54,7 @@ class EnhanceConfig:
     quiet: bool = False
     verbose: int = 0
     ffmpeg_bin: str | None = None  # use an external ffmpeg binary as the encoder backend
-    mode: str = "frame"
+    mode: str = "auto"  # face when a detector is installed, else frame
     face: FaceOptions = field(default_factory=FaceOptions)
 
     def validate(self) -> EnhanceConfig:
@@ -74,7 +74,7 @@ class EnhanceConfig:
         if self.face.det_every < 1:
             raise ConfigError(f"--det-every must be at least 1, got {self.face.det_every}")
         if self.face.det_upsample < 0:
-            raise ConfigError(f"--det-upsample must be 0 (auto) or a positive factor, got {self.face.det_upsample}")
+            raise ConfigError(f"--det-upsample must be 0 (auto) or a factor > 0, got {self.face.det_upsample}")
         if not 0 < self.face.det_threshold < 1:
             raise ConfigError(f"--det-threshold must be between 0 and 1, got {self.face.det_threshold}")
         return self
