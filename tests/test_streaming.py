@@ -18,7 +18,8 @@ from pathlib import Path
 from vsr.config import EnhanceConfig
 from vsr.pipelines.enhance import enhance
 {leak}
-r = enhance(EnhanceConfig(input=Path(sys.argv[1]), output=Path(sys.argv[2]), model="bicubic", quiet=True, batch_size=2))
+r = enhance(EnhanceConfig(input=Path(sys.argv[1]), output=Path(sys.argv[2]), model="bicubic", mode="frame",
+                          quiet=True, batch_size=2))
 print(r["frames_out"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
