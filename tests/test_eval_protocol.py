@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from vsr.models.resample import resize
-from vsr.pipelines.eval_protocol import bicubic_downscale, check_size, modcrop, score
-from vsr.pipelines.eval_results import EvalReport, MethodResult
+from vsr.pipelines.evaluate.protocol import bicubic_downscale, check_size, modcrop, score
+from vsr.pipelines.evaluate.results import EvalReport, MethodResult
 
 # imresize(x, 1/2) along a 4-pixel axis, worked by hand: the antialiased kernel is h(d) = cubic(d/2)/2
 # (Keys, a = -0.5); output 1 sits at input coordinate 1.5 and reads d = +-0.5, +-1.5, +-2.5, +-3.5 with
@@ -96,7 +96,7 @@ def test_report_json_is_strict_even_with_infinite_psnr() -> None:
 
 
 def test_real_degradation_is_seeded_and_per_image() -> None:
-    from vsr.pipelines.eval_degrade import degrade_real
+    from vsr.pipelines.evaluate.degrade import degrade_real
 
     hr = np.random.default_rng(9).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     first = degrade_real(hr, 2, seed=0, index=3)

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import numpy as np
-from vsr.pipelines.eval_results import BASELINES, MethodResult, Scores
+from vsr.pipelines.evaluate.results import BASELINES, MethodResult, Scores
 from vsr.pipelines.metrics import SSIM_WINDOW, psnr, rgb_to_y, shave, ssim
 
 from vsr.errors import InputError, UsageError
@@ -141,7 +141,7 @@ def describe_protocol(
         "mean": "mean over items of per-item scores; PSNR of identical images is null (infinite)",
     }
     if degrade is not None:
-        from vsr.pipelines.eval_degrade import describe_real
+        from vsr.pipelines.evaluate.degrade import describe_real
 
         out["lr"] = describe_real(seed)
     if kind == "video":

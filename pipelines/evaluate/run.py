@@ -8,7 +8,7 @@ with published super-resolution tables:
 2. LR: MATLAB-style ``imresize`` bicubic downsampling by 1/S *with*
    antialiasing, computed in float on 0..255 and then rounded half up and
    clipped to uint8, exactly as MATLAB's ``imresize`` returns for ``uint8``
-   input.  The faces ``real`` protocol degrades instead (``eval_degrade.py``).
+   input.  The faces ``real`` protocol degrades instead (``degrade.py``).
 3. SR: the model, and always the ``bicubic`` and ``lanczos`` baselines, run on
    the LR through the same ``Upscaler`` that ``vsr enhance`` uses (uint8 out).
 4. Scores on S pixels shaved from every border: PSNR and SSIM on the Y
@@ -34,8 +34,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from vsr.pipelines.eval_grid import check_grid_path, write_grid
-from vsr.pipelines.eval_protocol import (
+from vsr.pipelines.evaluate.grid import check_grid_path, write_grid
+from vsr.pipelines.evaluate.protocol import (
     MethodSet,
     bicubic_downscale,
     check_size,
@@ -44,7 +44,7 @@ from vsr.pipelines.eval_protocol import (
     modcrop,
     score,
 )
-from vsr.pipelines.eval_results import EvalReport, MethodResult, Scores
+from vsr.pipelines.evaluate.results import EvalReport, MethodResult, Scores
 from vsr.pipelines.metrics import rgb_to_y, shave
 
 from vsr.errors import DataError, InputError, UsageError
@@ -154,7 +154,7 @@ def evaluate_images(
             # 3. HR -> LR.
             hrs = [hr for _, hr, _ in batch]
             if degrade == "real":
-                from vsr.pipelines.eval_degrade import degrade_real
+                from vsr.pipelines.evaluate.degrade import degrade_real
 
                 lrs = [degrade_real(hr, scale, seed, len(names) + i) for i, hr in enumerate(hrs)]
             else:
