@@ -58,10 +58,30 @@ def model_fps(model: str, scale: int, frames, device: str, precision: str, batch
     return done / (time.perf_counter() - start)
 
 
-def end_to_end_fps(inp: Path, model: str, scale: int, device: str, precision: str, batch_size: int | None, tmp: Path) -> dict:
+def end_to_end_fps(
+    inp: Path, model: str, scale: int, device: str, precision: str, batch_size: int | None, tmp: Path
+) -> dict:
     out, report = tmp / f"out{inp.suffix}", tmp / "report.json"
-    cmd = [sys.executable, "-m", "vsr", "enhance", str(inp), str(out), "--scale", str(scale), "--model", model,
-           "--device", device, "--precision", precision, "--overwrite", "--quiet", "--report", str(report)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vsr",
+        "enhance",
+        str(inp),
+        str(out),
+        "--scale",
+        str(scale),
+        "--model",
+        model,
+        "--device",
+        device,
+        "--precision",
+        precision,
+        "--overwrite",
+        "--quiet",
+        "--report",
+        str(report),
+    ]
     if batch_size:
         cmd += ["--batch-size", str(batch_size)]
     wall = time.perf_counter()
@@ -104,11 +124,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         model = random_srresnet(args.random_srresnet, args.scale, tmp) if args.random_srresnet else args.model
-        e2e_runs = [end_to_end_fps(args.input, model, args.scale, args.device, args.precision, args.batch_size, tmp)
-                    for _ in range(args.repeat)]
+        e2e_runs = [
+            end_to_end_fps(args.input, model, args.scale, args.device, args.precision, args.batch_size, tmp)
+            for _ in range(args.repeat)
+        ]
         frames = decode_frames(args.input, e2e_runs[0]["frames"])
-        model_runs = [model_fps(model, args.scale, frames, args.device, args.precision, args.batch_size)
-                      for _ in range(args.repeat)]
+        model_runs = [
+            model_fps(model, args.scale, frames, args.device, args.precision, args.batch_size)
+            for _ in range(args.repeat)
+        ]
     import torch
 
     result = {
@@ -127,8 +151,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"model {result['model_fps']:.2f} fps, end-to-end {result['end_to_end_fps']:.2f} fps, "
-              f"ratio {result['ratio']:.2f} ({result['frames']} frames, x{args.scale}, {result['device']})")
+        print(
+            f"model {result['model_fps']:.2f} fps, end-to-end {result['end_to_end_fps']:.2f} fps, "
+            f"ratio {result['ratio']:.2f} ({result['frames']} frames, x{args.scale}, {result['device']})"
+        )
 
 
 if __name__ == "__main__":

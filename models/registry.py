@@ -10,7 +10,8 @@ network never produces user output.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,16 @@ CARDS_DIR = Path(__file__).parent / "cards"
 
 @dataclass(frozen=True)
 class WeightsSpec:
-    """Where a model's weights are and what is known about them."""
+    """Where a model's weights are and what they were trained on.
+
+    The measured quality is not typed in here: it is read from the model card's ``cards/NAME.json``,
+    which ``benchmarks/release_models.py`` writes from real ``vsr eval`` runs.
+    """
 
     file: str
     sha256: str
     licence: str
     data: str
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,27 @@ class ModelSpec:
     def card(self) -> Path:
         return CARDS_DIR / f"{self.name}.md"
 
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Headline results from the card's JSON: per evaluation set, the model's scores and the baselines'."""
+        path = CARDS_DIR / f"{self.name}.json"
+        if not path.is_file():
+            return {}
+        results = json.loads(path.read_text()).get("results", {})
+        keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "flicker")
+        return {
+            name: {
+                **{k: r[k] for k in keys if r.get(k) is not None},
+                **{b: {k: v[k] for k in keys if v.get(k) is not None} for b, v in r["baselines"].items()},
+            }
+            for name, r in results.items()
+        }
+
 
 def _interp(name: str, kernel: str, description: str) -> ModelSpec:
-    return ModelSpec(name=name, arch={"arch": "interpolation", "kernel": kernel}, scale=None, description=description)
+    return ModelSpec(
+        name=name, arch={"arch": "interpolation", "kernel": kernel}, scale=None, description=description
+    )
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -67,7 +89,11 @@ def get_spec(name: str) -> ModelSpec:
         return REGISTRY[name]
     except KeyError:
         close = difflib.get_close_matches(name, REGISTRY, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known models: {', '.join(sorted(REGISTRY))}"
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else f"; known models: {', '.join(sorted(REGISTRY))}"
+        )
         raise ModelError(f"unknown model {name!r}{hint} (or give a .safetensors / .ckpt path)") from None
 
 
@@ -110,7 +136,9 @@ def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
     if name_or_path in REGISTRY or path.suffix.lower() not in (".safetensors", ".ckpt", ".pt", ".pth"):
         spec = get_spec(name_or_path)
         if spec.scale is not None and spec.scale != scale:
-            raise ModelError(f"model {spec.name} is for scale {spec.scale}; use --scale {spec.scale} or another model")
+            raise ModelError(
+                f"model {spec.name} is for scale {spec.scale}; use --scale {spec.scale} or another model"
+            )
         module = build_model(spec.arch, scale)
         digest = None
         if spec.weights is not None:
@@ -121,7 +149,9 @@ def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
             state, _ = read_safetensors(wpath)
             load_state_strict(module, state, wpath)
         elif spec.arch["arch"] != "interpolation":
-            raise WeightsError(f"model {spec.name} has no weights; refusing to run a randomly initialised network")
+            raise WeightsError(
+                f"model {spec.name} has no weights; refusing to run a randomly initialised network"
+            )
         name = spec.name
     else:
         if not path.is_file():
@@ -169,6 +199,6 @@ def describe_model(spec: ModelSpec) -> dict[str, Any]:
         "sha256": w.sha256 if w else None,
         "licence": w.licence if w else None,
         "data": w.data if w else None,
-        "metrics": dict(w.metrics) if w else {},
+        "metrics": spec.metrics,
         "card": str(spec.card) if spec.card.is_file() else None,
     }

@@ -21,7 +21,9 @@ def _cubic(x: torch.Tensor) -> torch.Tensor:
     # Keys' cubic with a = -0.5 (MATLAB's bicubic; the SR literature's "bicubic").
     ax = x.abs()
     ax2, ax3 = ax * ax, ax * ax * ax
-    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * (
+        (ax > 1) & (ax <= 2)
+    )
 
 
 def _lanczos3(x: torch.Tensor) -> torch.Tensor:
@@ -36,15 +38,19 @@ _KERNEL_FN = {"cubic": (_cubic, 4.0), "lanczos3": (_lanczos3, 6.0), "linear": (_
 
 
 @lru_cache(maxsize=64)
-def contributions(in_len: int, out_len: int, kernel: str, antialias: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def contributions(
+    in_len: int, out_len: int, kernel: str, antialias: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Input indices (out_len, P) and weights (out_len, P) for resizing one axis, as MATLAB computes them."""
     if kernel not in _KERNEL_FN:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     fn, width = _KERNEL_FN[kernel]
     scale = out_len / in_len
     if scale < 1 and antialias:
+
         def h(x: torch.Tensor) -> torch.Tensor:
             return scale * fn(scale * x)
+
         width = width / scale
     else:
         h = fn
@@ -76,7 +82,9 @@ def _resize_axis(x: torch.Tensor, out_len: int, dim: int, kernel: str, antialias
     return out.movedim(-1, dim)
 
 
-def resize(x: torch.Tensor, size: tuple[int, int], kernel: str = "cubic", antialias: bool = True) -> torch.Tensor:
+def resize(
+    x: torch.Tensor, size: tuple[int, int], kernel: str = "cubic", antialias: bool = True
+) -> torch.Tensor:
     """Resize ``x`` (..., H, W) to ``size`` = (out_h, out_w) with MATLAB ``imresize`` semantics."""
     out_h, out_w = size
     if not x.is_floating_point():

@@ -87,7 +87,11 @@ def load_state_strict(module: Any, state: dict[str, Any], source: Path | str) ->
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)}≠{tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
         parts = []
         for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
@@ -104,7 +108,9 @@ def write_safetensors(state: dict[str, Any], arch: dict[str, Any], path: Path, h
 
     from safetensors.torch import save_file
 
-    tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in state.items()}
+    tensors = {
+        k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in state.items()
+    }
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata=arch_to_metadata(arch))
     os.replace(tmp, path)

@@ -78,7 +78,9 @@ def check_paths(config: EnhanceConfig) -> None:
         if out.is_dir():
             raise OutputError(f"output is a directory: {out}; give a file name such as {out / 'out.mp4'}")
         if out.exists() and os.path.samefile(inp, out):
-            raise OutputError(f"output is the input file ({out}); choose another output name: the input is never overwritten")
+            raise OutputError(
+                f"output is the input file ({out}); choose another output name: the input is never overwritten"
+            )
         if not config.overwrite:
             raise OutputError(f"output exists: {out}; pass --overwrite to replace it")
     elif out.resolve() == inp:
@@ -93,7 +95,9 @@ def check_paths(config: EnhanceConfig) -> None:
         probe_file.touch(exist_ok=False)
         probe_file.unlink()
     except OSError as exc:
-        raise OutputError(f"cannot create files in {parent} ({exc.strerror}); choose a writable output folder") from None
+        raise OutputError(
+            f"cannot create files in {parent} ({exc.strerror}); choose a writable output folder"
+        ) from None
 
 
 def temp_path_for(output: Path) -> Path:
@@ -161,13 +165,26 @@ def measure_video_stream(path: Path) -> dict[str, Any]:
             t1 = t0 + float((pkt.duration or 0) * pkt.time_base)
             first = t0 if first is None else min(first, t0)
             end = t1 if end is None else max(end, t1)
-        return {"frames": count, "start": first or 0.0, "end": end or 0.0, "audio": len(container.streams.audio)}
+        return {
+            "frames": count,
+            "start": first or 0.0,
+            "end": end or 0.0,
+            "audio": len(container.streams.audio),
+        }
     finally:
         container.close()
 
 
-def check_invariants(frames_in: int, frames_out: int, span_in: tuple[float, float], out: dict, info_in, info_out,
-                     config: EnhanceConfig, frame_period: float) -> dict[str, Any]:
+def check_invariants(
+    frames_in: int,
+    frames_out: int,
+    span_in: tuple[float, float],
+    out: dict,
+    info_in,
+    info_out,
+    config: EnhanceConfig,
+    frame_period: float,
+) -> dict[str, Any]:
     """Frames, duration, audio and rotation of the written file against the source; raise on violation."""
     checks = {
         "frames": frames_in == frames_out == out["frames"],
@@ -203,7 +220,9 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
     fmt = container_for(config.output)
     codec = config.codec or default_codec(config.output)
     if fmt == "webm" and codec not in ("libvpx-vp9", "libsvtav1"):
-        raise UsageError(f"--codec {codec} cannot go into .webm; use libvpx-vp9 or libsvtav1, or an .mp4/.mkv output")
+        raise UsageError(
+            f"--codec {codec} cannot go into .webm; use libvpx-vp9 or libsvtav1, or an .mp4/.mkv output"
+        )
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     model_name = config.model or DEFAULT_MODEL[config.scale]
@@ -227,17 +246,29 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
                 stage, loaded, upscalers = build_stage(config, model_name, device, precision, result)
                 # 4. stream
                 out_w, out_h = info.width * config.scale, info.height * config.scale
-                settings = EncodeSettings(codec=codec, crf=config.crf, preset=config.preset, pix_fmt=config.pix_fmt, audio=config.audio)
+                settings = EncodeSettings(
+                    codec=codec,
+                    crf=config.crf,
+                    preset=config.preset,
+                    pix_fmt=config.pix_fmt,
+                    audio=config.audio,
+                )
                 time_base = Fraction(reader._container.streams.video[0].time_base or Fraction(1, 90000))
                 if config.ffmpeg_bin:
                     from vsr.media.ffmpeg_writer import FfmpegWriter
 
-                    writer = FfmpegWriter(tmp, fmt, info, out_w, out_h, settings, time_base, ffmpeg_bin=config.ffmpeg_bin)
+                    writer = FfmpegWriter(
+                        tmp, fmt, info, out_w, out_h, settings, time_base, ffmpeg_bin=config.ffmpeg_bin
+                    )
                 else:
                     writer = VideoWriter(tmp, fmt, info, out_w, out_h, settings, time_base)
                 gather = max(1, upscalers[0].batch_size)
-                producer = BackgroundIterator(reader.frames(), maxsize=2 * gather + 2, stop=stop, name="decode")
-                consumer = BackgroundConsumer(lambda item: writer.write(*item), maxsize=2 * gather + 2, stop=stop, name="encode")
+                producer = BackgroundIterator(
+                    reader.frames(), maxsize=2 * gather + 2, stop=stop, name="decode"
+                )
+                consumer = BackgroundConsumer(
+                    lambda item: writer.write(*item), maxsize=2 * gather + 2, stop=stop, name="encode"
+                )
                 timing: deque[tuple[int, Fraction]] = deque()
                 span = [None, None]
                 frames_in = frames_out = 0
@@ -272,7 +303,9 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
             span_in = (span[0] or 0.0, (span[1] or 0.0) + period)
             measured = measure_video_stream(tmp)
             info_out = probe(tmp)
-            checks = check_invariants(frames_in, frames_out, span_in, measured, info, info_out, config, period)
+            checks = check_invariants(
+                frames_in, frames_out, span_in, measured, info, info_out, config, period
+            )
             # 6. publish
             os.replace(tmp, config.output)
         except BaseException:
@@ -347,5 +380,13 @@ def failure_report(config: EnhanceConfig, exc: BaseException) -> None:
         from vsr.errors import one_line
 
         code = exc.exit_code if isinstance(exc, VsrError) else 130
-        write_report(config.report, {"status": "failed", "input": {"path": str(config.input)},
-                                     "output": {"path": str(config.output)}, "error": one_line(exc), "exit_code": code})
+        write_report(
+            config.report,
+            {
+                "status": "failed",
+                "input": {"path": str(config.input)},
+                "output": {"path": str(config.output)},
+                "error": one_line(exc),
+                "exit_code": code,
+            },
+        )

@@ -27,7 +27,9 @@ class _Failure:
 class BackgroundIterator:
     """Iterate ``source`` in a daemon thread, ``maxsize`` items ahead of the consumer."""
 
-    def __init__(self, source: Iterable[Any], maxsize: int, stop: threading.Event, name: str = "producer") -> None:
+    def __init__(
+        self, source: Iterable[Any], maxsize: int, stop: threading.Event, name: str = "producer"
+    ) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = stop
         self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
@@ -56,10 +58,12 @@ class BackgroundIterator:
             try:
                 item = self._queue.get(timeout=_POLL)
             except queue.Empty:
-                if self._stop.is_set() or not self._thread.is_alive() and self._queue.empty():
-                    if self._stop.is_set():
-                        return
-                    raise RuntimeError(f"{self._thread.name} thread ended without finishing its stream")
+                if self._stop.is_set():
+                    return  # another stage failed or the run was interrupted; its error is raised there
+                if not self._thread.is_alive() and self._queue.empty():
+                    raise RuntimeError(
+                        f"{self._thread.name} thread ended without finishing its stream"
+                    ) from None
                 continue
             if item is _END:
                 return
@@ -74,7 +78,9 @@ class BackgroundIterator:
 class BackgroundConsumer:
     """Feed items to ``sink`` in a daemon thread through a queue of ``maxsize``; ``close`` waits for it."""
 
-    def __init__(self, sink: Callable[[Any], None], maxsize: int, stop: threading.Event, name: str = "consumer") -> None:
+    def __init__(
+        self, sink: Callable[[Any], None], maxsize: int, stop: threading.Event, name: str = "consumer"
+    ) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = stop
         self._sink = sink

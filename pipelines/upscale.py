@@ -88,7 +88,9 @@ class Upscaler:
             self.module = self.module.to(memory_format=torch.channels_last)
         self.batch_size = batch_size or (8 if device.type == "cuda" else 2)
         self.tile = tile
-        self.overlap = tile_overlap if tile_overlap is not None else int(getattr(module, "receptive_radius", 16))
+        self.overlap = (
+            tile_overlap if tile_overlap is not None else int(getattr(module, "receptive_radius", 16))
+        )
         self.stats = UpscalerStats(batch_size=self.batch_size, tile=tile)
 
     # -- public ---------------------------------------------------------------------------------------------
@@ -115,7 +117,9 @@ class Upscaler:
         if not self.has_params:
             return
         h, w = shape[0], shape[1]
-        channels = max((m.out_channels for m in self.module.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
+        channels = max(
+            (m.out_channels for m in self.module.modules() if isinstance(m, torch.nn.Conv2d)), default=64
+        )
         # Live activations at low resolution plus the pre-shuffle tensors at high resolution, fp32.
         need = h * w * channels * 4 * (8 + 2 * self.scale * self.scale)
         if self.device.type == "cuda":
@@ -185,7 +189,13 @@ class Upscaler:
         else:
             y = self._forward(x)
         y = y.clamp_(0, 1).mul_(peak).round_()
-        y = y.to(torch.int32 if dtype == np.uint16 else torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        y = (
+            y.to(torch.int32 if dtype == np.uint16 else torch.uint8)
+            .permute(0, 2, 3, 1)
+            .contiguous()
+            .cpu()
+            .numpy()
+        )
         return [frame.astype(dtype, copy=False) for frame in y]
 
     @torch.inference_mode()

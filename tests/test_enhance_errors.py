@@ -41,7 +41,9 @@ def _audio_only(path: Path) -> Path:
         a = c.add_stream("aac", rate=48000)
         a.codec_context.layout = "stereo"
         for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((2, 1024), np.float32), format="fltp", layout="stereo"
+            )
             frame.sample_rate, frame.pts, frame.time_base = 48000, i * 1024, Fraction(1, 48000)
             for p in a.encode(frame):
                 c.mux(p)
@@ -167,8 +169,13 @@ def test_file_names_starting_with_dash(video_factory, tmp_path):
 def test_ctrl_c_leaves_nothing_behind(video_factory, tmp_path):
     src = video_factory("long.mp4", width=320, height=240, frames=400)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vsr", "enhance", str(src), str(out), "-q", "--scale", "4"],
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vsr", "enhance", str(src), str(out), "-q", "--scale", "4"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     # wait until the temporary output exists, i.e. frames are being written, then interrupt
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.suffix == ".part" for p in tmp_path.iterdir()):

@@ -41,7 +41,12 @@ def test_invariants_hold(video_factory, tmp_path, case):
     src, out, report = _enhance(video_factory, tmp_path, case)
     info_in, info_out = probe(src), probe(out)
     # frames: every decoded frame is written, none dropped or duplicated
-    assert report["frames_in"] == report["frames_out"] == len(video_pts_seconds(src)) == len(video_pts_seconds(out))
+    assert (
+        report["frames_in"]
+        == report["frames_out"]
+        == len(video_pts_seconds(src))
+        == len(video_pts_seconds(out))
+    )
     # timestamps: each output frame keeps its source time (VFR survives)
     np.testing.assert_allclose(video_pts_seconds(out), video_pts_seconds(src), atol=1e-3)
     period = 1 / info_in.fps
@@ -54,9 +59,31 @@ def test_invariants_hold(video_factory, tmp_path, case):
     assert audio_payloads(out) == audio_payloads(src)
     assert report["output"]["audio_streams"] == len(info_in.audio_streams)
     # report fields
-    for key in ("input", "output", "model", "scale", "device", "precision", "frames_in", "frames_out", "seconds", "fps", "warnings"):
+    for key in (
+        "input",
+        "output",
+        "model",
+        "scale",
+        "device",
+        "precision",
+        "frames_in",
+        "frames_out",
+        "seconds",
+        "fps",
+        "warnings",
+    ):
         assert key in report
-    for key in ("path", "width", "height", "fps", "frames", "duration", "audio_streams", "rotation", "pix_fmt"):
+    for key in (
+        "path",
+        "width",
+        "height",
+        "fps",
+        "frames",
+        "duration",
+        "audio_streams",
+        "rotation",
+        "pix_fmt",
+    ):
         assert key in report["output"]
     assert all(report["checks"].values())
 
@@ -70,11 +97,22 @@ def test_pixels_match_reference_upscale(video_factory, tmp_path, case):
     peak = 65535.0 if frames_in[0].dtype == np.uint16 else 255.0
     for a, b in zip(frames_in, frames_out, strict=True):
         x = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None] / peak
-        ref = resize(x, (b.shape[0], b.shape[1]), "cubic", antialias=False).clamp(0, 1)[0].permute(1, 2, 0).numpy() * peak
+        ref = (
+            resize(x, (b.shape[0], b.shape[1]), "cubic", antialias=False)
+            .clamp(0, 1)[0]
+            .permute(1, 2, 0)
+            .numpy()
+            * peak
+        )
         assert psnr(ref, b, peak) > 33.0
     # frames are distinct pictures in the right order: each output is closest to its own input
-    diffs = [[np.abs(frames_out[i][::2, ::2].astype(float) - frames_in[j].astype(float)).mean() for j in range(len(frames_in))]
-             for i in range(len(frames_out))]
+    diffs = [
+        [
+            np.abs(frames_out[i][::2, ::2].astype(float) - frames_in[j].astype(float)).mean()
+            for j in range(len(frames_in))
+        ]
+        for i in range(len(frames_out))
+    ]
     assert [int(np.argmin(row)) for row in diffs] == list(range(len(frames_in)))
 
 
@@ -118,7 +156,9 @@ def test_colour_tags_copied(tmp_path):
         s.codec_context.colorspace, s.codec_context.color_primaries, s.codec_context.color_trc = 1, 1, 1
         s.codec_context.color_range = 1
         for i in range(4):
-            f = av.VideoFrame.from_ndarray(sample_frame(i, 64, 48), format="rgb24").reformat(format="yuv420p", dst_colorspace="ITU709")
+            f = av.VideoFrame.from_ndarray(sample_frame(i, 64, 48), format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="ITU709"
+            )
             f.pts = i
             for p in s.encode(f):
                 c.mux(p)
@@ -128,4 +168,8 @@ def test_colour_tags_copied(tmp_path):
     proc = run_vsr("enhance", str(src), str(out), "-q")
     assert proc.returncode == 0, proc.stderr
     i, o = probe(src), probe(out)
-    assert (o.colorspace, o.color_primaries, o.color_trc, o.color_range) == (i.colorspace, i.color_primaries, i.color_trc, i.color_range) == (1, 1, 1, 1)
+    assert (
+        (o.colorspace, o.color_primaries, o.color_trc, o.color_range)
+        == (i.colorspace, i.color_primaries, i.color_trc, i.color_range)
+        == (1, 1, 1, 1)
+    )

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from vsr.pipelines.metrics import psnr, rgb_to_y, shave, ssim, ssim_map
 
 RNG = np.random.default_rng(1234)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from vsr.models.resample import resize
 from vsr.pipelines.evaluate.protocol import bicubic_downscale, check_size, modcrop, score
 from vsr.pipelines.evaluate.results import EvalReport, MethodResult

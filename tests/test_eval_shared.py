@@ -7,6 +7,7 @@ x4 28.42 dB.  Skips without ``../shared/data``.
 from __future__ import annotations
 
 import pytest
+
 from vsr.pipelines.evaluate import evaluate_images
 
 pytestmark = pytest.mark.needs_shared

@@ -19,8 +19,10 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def test_external_ffmpeg_keeps_timestamps_audio_and_rotation(video_factory, tmp_path):
-    for name, spec in [("vfr2.mkv", dict(width=96, height=64, frames=12, vfr=True, audio_tracks=2)),
-                       ("rot.mov", dict(width=96, height=64, frames=6, rotation=90))]:
+    for name, spec in [
+        ("vfr2.mkv", dict(width=96, height=64, frames=12, vfr=True, audio_tracks=2)),
+        ("rot.mov", dict(width=96, height=64, frames=6, rotation=90)),
+    ]:
         src = video_factory(name, **spec)
         out = tmp_path / f"ff_{name}"
         report = tmp_path / "r.json"

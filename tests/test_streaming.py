@@ -11,7 +11,6 @@ import pytest
 from vsr.errors import DecodeError
 from vsr.pipelines.stream import BackgroundConsumer, BackgroundIterator
 
-
 _RUN_AND_MEASURE = """
 import resource, sys
 from pathlib import Path
@@ -114,10 +113,10 @@ def test_help_and_probe_do_not_import_torch(video_factory):
     src = video_factory("plain.mp4", width=64, height=48, frames=4)
     code = (
         "import sys\nfrom vsr.cli import main\n"
-        "for argv in (['--help'], ['enhance', '--help'], ['probe', %r, '--json']):\n"
+        f"for argv in (['--help'], ['enhance', '--help'], ['probe', {str(src)!r}, '--json']):\n"
         "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0, (argv, e.code)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n"
-    ) % str(src)
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")

@@ -19,8 +19,25 @@ def _with_subtitles(video_factory, tmp_path):
     srt = tmp_path / "subs.srt"
     srt.write_text(SRT)
     out = tmp_path / "subbed.mkv"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(src), "-i", str(srt),
-                    "-map", "0", "-map", "1", "-c", "copy", str(out)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(src),
+            "-i",
+            str(srt),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 

@@ -70,11 +70,15 @@ class EnhanceConfig:
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.face.background not in BACKGROUNDS:
-            raise ConfigError(f"--background must be one of {', '.join(BACKGROUNDS)}, got {self.face.background!r}")
+            raise ConfigError(
+                f"--background must be one of {', '.join(BACKGROUNDS)}, got {self.face.background!r}"
+            )
         if self.face.det_every < 1:
             raise ConfigError(f"--det-every must be at least 1, got {self.face.det_every}")
         if self.face.det_upsample < 0:
-            raise ConfigError(f"--det-upsample must be 0 (auto) or a factor > 0, got {self.face.det_upsample}")
+            raise ConfigError(
+                f"--det-upsample must be 0 (auto) or a factor > 0, got {self.face.det_upsample}"
+            )
         if not 0 < self.face.det_threshold < 1:
             raise ConfigError(f"--det-threshold must be between 0 and 1, got {self.face.det_threshold}")
         return self

@@ -31,8 +31,17 @@ class Progress:
         live: force the rich bar on (True) or off (False); default: on when ``stream`` is a terminal.
     """
 
-    def __init__(self, label: str, total: int | None, unit: str = "frames", quiet: bool = False, every: float = 5.0,
-                 start: int = 0, stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        unit: str = "frames",
+        quiet: bool = False,
+        every: float = 5.0,
+        start: int = 0,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+    ) -> None:
         self.label, self.total, self.unit, self.quiet, self.every = label, total, unit, quiet, every
         self.start = self.done = start
         self.stream = stream or sys.stderr
@@ -49,12 +58,19 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),
-                console=Console(file=self.stream), transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[extra]}"),
+                console=Console(file=self.stream),
+                transient=False,
             )
             self._rich.start()
-            self._task = self._rich.add_task(self.label, total=self.total, completed=self.start, rate="", extra="")
+            self._task = self._rich.add_task(
+                self.label, total=self.total, completed=self.start, rate="", extra=""
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -80,7 +96,9 @@ class Progress:
         self.fields.update(fields)
         if self.quiet:
             return
-        extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fields.items())
+        extra = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fields.items()
+        )
         if self._rich is not None:
             self._rich.update(self._task, completed=done, rate=f"{self.rate:.2f} {self.unit}/s", extra=extra)
             return

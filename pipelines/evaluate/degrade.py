@@ -30,9 +30,9 @@ def degrade_real(hr: np.ndarray, scale: int, seed: int, index: int) -> np.ndarra
     """Degrade one HR uint8 HxWx3 image (sides multiples of ``scale``) into its LR uint8 image."""
     import cv2
     import torch
-    from vsr.models.resample import resize
 
     from vsr.media.transcode import h264_roundtrip
+    from vsr.models.resample import resize
 
     rng = np.random.default_rng([seed, index])
     sigma = rng.uniform(*BLUR_SIGMA)

@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import numpy as np
-from vsr.pipelines.evaluate.results import BASELINES, MethodResult, Scores
-from vsr.pipelines.metrics import SSIM_WINDOW, psnr, rgb_to_y, shave, ssim
 
 from vsr.errors import InputError, UsageError
+from vsr.pipelines.evaluate.results import BASELINES, MethodResult, Scores
+from vsr.pipelines.metrics import SSIM_WINDOW, psnr, rgb_to_y, shave, ssim
 
 # Full-range luma: the grey level itself when R = G = B (for single-channel sources).
 _GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -28,6 +28,7 @@ def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
 def bicubic_downscale(hr: np.ndarray | list[np.ndarray], scale: int) -> np.ndarray:
     """MATLAB ``imresize(hr, 1/scale)`` of uint8 HxWx3 (or NxHxWx3) images: antialiased bicubic, rounded to uint8."""
     import torch
+
     from vsr.models.resample import resize
 
     batch = np.stack(hr) if isinstance(hr, list) else hr

@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from vsr.errors import DataError, InputError, UsageError
 from vsr.pipelines.evaluate.grid import check_grid_path, write_grid
 from vsr.pipelines.evaluate.protocol import (
     MethodSet,
@@ -46,8 +48,6 @@ from vsr.pipelines.evaluate.protocol import (
 )
 from vsr.pipelines.evaluate.results import EvalReport, MethodResult, Scores
 from vsr.pipelines.metrics import rgb_to_y, shave
-
-from vsr.errors import DataError, InputError, UsageError
 
 __all__ = ["EvalReport", "MethodResult", "Scores", "bicubic_downscale", "evaluate_images", "evaluate_video"]
 

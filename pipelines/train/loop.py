@@ -40,8 +40,8 @@ from vsr.pipelines.train.config import TrainConfig, key_label
 from vsr.pipelines.train.config_toml import to_toml
 from vsr.pipelines.train.data import build_datasets, worker_init
 from vsr.pipelines.train.report import MetricsCSV
-from vsr.progress import Progress
 from vsr.pipelines.train.validate import evaluate, write_sample_grid
+from vsr.progress import Progress
 
 
 @dataclass

@@ -19,12 +19,28 @@ from vsr.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, VsrError, one
 
 # command name -> (module, attribute, one-line help shown by `vsr --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "enhance": ("vsr.cli.enhance", "enhance", "Super-resolve a video: decode, upscale, re-encode (keeps audio, timing, tags)."),
+    "enhance": (
+        "vsr.cli.enhance",
+        "enhance",
+        "Super-resolve a video: decode, upscale, re-encode (keeps audio, timing, tags).",
+    ),
     "probe": ("vsr.cli.probe", "probe", "Describe a video's streams, size, rate, rotation and colour tags."),
     "models": ("vsr.cli.models", "models", "List the registered models, their weights and measured quality."),
-    "sample": ("vsr.cli.sample", "sample", "Write a synthetic test clip (moving shapes, a face-like pattern, audio)."),
-    "train": ("vsr.cli.train", "train", "Train an SRGAN generator on faces or frames (psnr, then gan stage)."),
-    "eval": ("vsr.cli.evaluate", "evaluate", "Measure a model's PSNR/SSIM on images, faces or a video vs bicubic/Lanczos."),
+    "sample": (
+        "vsr.cli.sample",
+        "sample",
+        "Write a synthetic test clip (moving shapes, a face-like pattern, audio).",
+    ),
+    "train": (
+        "vsr.cli.train",
+        "train",
+        "Train an SRGAN generator on faces or frames (psnr, then gan stage).",
+    ),
+    "eval": (
+        "vsr.cli.evaluate",
+        "evaluate",
+        "Measure a model's PSNR/SSIM on images, faces or a video vs bicubic/Lanczos.",
+    ),
     "compare": ("vsr.cli.compare", "compare", "Make a side-by-side before/after video and snapshots."),
 }
 
@@ -47,7 +63,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="vsr")
 def cli() -> None:
     """vsr: face-aware video super-resolution.

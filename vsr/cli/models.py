@@ -16,7 +16,11 @@ def models(as_json: bool, card: str | None) -> None:
 
     if card:
         spec = get_spec(card)
-        click.echo(spec.card.read_text() if spec.card.is_file() else f"{spec.name}: no model card ({spec.description})")
+        click.echo(
+            spec.card.read_text()
+            if spec.card.is_file()
+            else f"{spec.name}: no model card ({spec.description})"
+        )
         return
     rows = [describe_model(spec) for spec in REGISTRY.values()]
     for row in rows:
@@ -31,7 +35,22 @@ def models(as_json: bool, card: str | None) -> None:
     for col in ("name", "scale", "params", "weights", "sha256", "licence", "metrics"):
         table.add_column(col)
     for r in rows:
-        metrics = ", ".join(f"{k} {v}" for k, v in (r["metrics"] or {}).items())
-        table.add_row(r["name"], str(r["scale"] or "any"), f"{r['params']:,}", r["weights"] or "-",
-                      (r["sha256"] or "-")[:12], r["licence"] or "-", metrics or "-")
+        metrics = "; ".join(_headline(k, v) for k, v in (r["metrics"] or {}).items())
+        table.add_row(
+            r["name"],
+            str(r["scale"] or "any"),
+            f"{r['params']:,}",
+            r["weights"] or "-",
+            (r["sha256"] or "-")[:12],
+            r["licence"] or "-",
+            metrics or "-",
+        )
     Console().print(table)
+
+
+def _headline(name: str, m: dict) -> str:
+    """'Set5 psnr_y 29.10 (bicubic 28.43)': the model's PSNR next to bicubic's."""
+    key = "psnr_rgb" if "psnr_rgb" in m else "psnr_y"
+    base = m.get("bicubic", {}).get(key)
+    extra = f" flicker {m['flicker']:.3f}" if "flicker" in m else ""
+    return f"{name} {key} {m.get(key, float('nan')):.2f}" + (f" (bicubic {base:.2f})" if base is not None else "") + extra

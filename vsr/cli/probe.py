@@ -26,6 +26,8 @@ def probe(input: Path, as_json: bool) -> None:
     for key, value in d.items():
         click.echo(f"{key:<{width}}  {value}")
     for a in audio:
-        click.echo(f"{'audio':<{width}}  #{a['index']} {a['codec']} {a['sample_rate']} Hz {a['channels']} ch {a['language'] or ''}".rstrip())
+        click.echo(
+            f"{'audio':<{width}}  #{a['index']} {a['codec']} {a['sample_rate']} Hz {a['channels']} ch {a['language'] or ''}".rstrip()
+        )
     for s in subs:
         click.echo(f"{'subtitle':<{width}}  #{s['index']} {s['codec']} {s['language'] or ''}".rstrip())

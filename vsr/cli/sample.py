@@ -16,7 +16,9 @@ import click
 @click.option("--vfr", is_flag=True, help="Variable frame rate (alternating frame durations).")
 @click.option("--rotation", type=int, default=0, help="Display rotation in degrees (e.g. 90).")
 @click.option("--pix-fmt", default="yuv420p", show_default=True)
-def sample(output: Path, size: str, frames: int, fps: int, audio_tracks: int, vfr: bool, rotation: int, pix_fmt: str) -> None:
+def sample(
+    output: Path, size: str, frames: int, fps: int, audio_tracks: int, vfr: bool, rotation: int, pix_fmt: str
+) -> None:
     """Write a synthetic test clip with moving detail, a simple face and a tone on each audio track."""
     from vsr.errors import UsageError
     from vsr.media.sample import SampleSpec, write_sample
@@ -25,7 +27,18 @@ def sample(output: Path, size: str, frames: int, fps: int, audio_tracks: int, vf
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         raise UsageError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 320x240") from None
-    spec = SampleSpec(width=width, height=height, frames=frames, fps=fps, audio_tracks=audio_tracks, vfr=vfr,
-                      rotation=rotation, pix_fmt=pix_fmt)
+    spec = SampleSpec(
+        width=width,
+        height=height,
+        frames=frames,
+        fps=fps,
+        audio_tracks=audio_tracks,
+        vfr=vfr,
+        rotation=rotation,
+        pix_fmt=pix_fmt,
+    )
     write_sample(output, spec)
-    click.echo(f"vsr: wrote {output} ({width}x{height}, {frames} frames, {fps} fps, {audio_tracks} audio track(s))", err=True)
+    click.echo(
+        f"vsr: wrote {output} ({width}x{height}, {frames} frames, {fps} fps, {audio_tracks} audio track(s))",
+        err=True,
+    )

@@ -54,10 +54,14 @@ class FfmpegWriter(VideoWriter):
                 copy = name in supported
                 target = "copy" if copy else ("libopus" if self._fmt == "webm" else "aac")
                 acodecs.append(target)
-                self.report.audio.append({"index": s.index, "codec": name, "action": "copy" if copy else f"re-encoded to {target}"})
+                self.report.audio.append(
+                    {"index": s.index, "codec": name, "action": "copy" if copy else f"re-encoded to {target}"}
+                )
             kept_subs = [s for s in subs if s.codec_context.name in supported]
             for s in kept_subs:
-                self.report.subtitles.append({"index": s.index, "codec": s.codec_context.name, "action": "copy"})
+                self.report.subtitles.append(
+                    {"index": s.index, "codec": s.codec_context.name, "action": "copy"}
+                )
             return [f"1:{s.index}" for s in audio], acodecs, [f"1:{s.index}" for s in kept_subs]
         finally:
             src.close()
@@ -78,8 +82,13 @@ class FfmpegWriter(VideoWriter):
         src = ffmpeg.input(f"file:{Path(self.source.path).resolve()}")
         streams = [video["v:0"]] + [src[m.split(":")[1]] for m in audio_maps + sub_maps]
         out_opts = {
-            "format": fmt, "vcodec": settings.codec, "pix_fmt": self.report.pix_fmt, "fps_mode": "passthrough",
-            "enc_time_base": "demux", "color_range": "pc" if self.range == "JPEG" else "tv", "colorspace": str(self.tag),
+            "format": fmt,
+            "vcodec": settings.codec,
+            "pix_fmt": self.report.pix_fmt,
+            "fps_mode": "passthrough",
+            "enc_time_base": "demux",
+            "color_range": "pc" if self.range == "JPEG" else "tv",
+            "colorspace": str(self.tag),
             **{k: v for k, v in _codec_options(settings.codec, crf, settings.preset).items()},
         }
         if self.source.color_primaries != 2:
@@ -90,13 +99,17 @@ class FfmpegWriter(VideoWriter):
             out_opts[f"c:a:{i}"] = codec
         if sub_maps:
             out_opts["c:s"] = "copy"
-        argv = ffmpeg.output(*streams, f"file:{path}", **out_opts).global_args(
-            "-hide_banner", "-nostdin", "-loglevel", "error", "-copyts"
-        ).compile(cmd=self._ffmpeg, overwrite_output=True)
+        argv = (
+            ffmpeg.output(*streams, f"file:{path}", **out_opts)
+            .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-copyts")
+            .compile(cmd=self._ffmpeg, overwrite_output=True)
+        )
         # ffmpeg-python spells stream selection as '-map 1:1'; the audio/subtitle streams are optional by
         # construction (only those present are listed).
         try:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
+            )
         except OSError as exc:
             raise EncodeError(f"cannot start {self._ffmpeg}: {exc.strerror}") from None
         self.container = av.open(self._proc.stdin, mode="w", format="nut")

@@ -17,7 +17,15 @@ from typing import Any
 from vsr.errors import DecodeError, InputError, UnsupportedError
 
 # Colour matrix codes (AVColorSpace) -> the swscale matrices that PyAV's reformatter accepts.
-_MATRIX_FOR_COLORSPACE = {1: "ITU709", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020", 4: "FCC"}
+_MATRIX_FOR_COLORSPACE = {
+    1: "ITU709",
+    5: "ITU601",
+    6: "ITU601",
+    7: "SMPTE240M",
+    9: "BT2020",
+    10: "BT2020",
+    4: "FCC",
+}
 UNSPECIFIED = 2
 
 
@@ -103,7 +111,11 @@ def open_input(path: Path):
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         container.close()
-        what = "audio-only" if kinds == ["audio"] else f"has no video stream ({', '.join(kinds) or 'no streams'})"
+        what = (
+            "audio-only"
+            if kinds == ["audio"]
+            else f"has no video stream ({', '.join(kinds) or 'no streams'})"
+        )
         raise InputError(f"input {what}: {path}; vsr enhances video")
     stream = container.streams.video[0]
     if stream.codec_context is None or not stream.codec_context.name:

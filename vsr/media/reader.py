@@ -105,8 +105,13 @@ class VideoReader:
             self.first_time = t if self.first_time is None else min(self.first_time, t)
             self.last_time = t if self.last_time is None else max(self.last_time, t)
             rgb_frame = reformatter.reformat(
-                frame, width=self.info.width, height=self.info.height, format=rgb,
-                src_colorspace=self.matrix, src_color_range=src_range, dst_color_range="JPEG",
+                frame,
+                width=self.info.width,
+                height=self.info.height,
+                format=rgb,
+                src_colorspace=self.matrix,
+                src_color_range=src_range,
+                dst_color_range="JPEG",
             )
             image = rgb_frame.to_ndarray()
             self.frames_decoded += 1

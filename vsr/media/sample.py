@@ -43,7 +43,9 @@ def sample_frame(index: int, width: int, height: int) -> np.ndarray:
     # A moving bar of fine stripes: detail that interpolation blurs.
     bx = int((index * 4) % max(1, width - width // 5))
     stripes = 255 * ((x[:, : width // 5] // 2) % 2)
-    img[height // 8 : height // 8 + height // 6, bx : bx + width // 5] = stripes[height // 8 : height // 8 + height // 6, :, None]
+    img[height // 8 : height // 8 + height // 6, bx : bx + width // 5] = stripes[
+        height // 8 : height // 8 + height // 6, :, None
+    ]
     # A simple face: skin ellipse, eyes, mouth.
     cx, cy, r = width * 0.6 + 6 * np.sin(t), height * 0.55, min(width, height) * 0.22
     face = ((x - cx) / (0.8 * r)) ** 2 + ((y - cy) / r) ** 2 <= 1
@@ -71,7 +73,11 @@ def write_sample(path: Path | str, spec: SampleSpec | None = None) -> Path:
         video.width, video.height, video.pix_fmt = spec.width, spec.height, spec.pix_fmt
         video.codec_context.time_base = time_base
         video.time_base = time_base
-        video.codec_context.options = {"crf": "23", "b": "0", "deadline": "realtime", "cpu-used": "8"} if "vpx" in codec else {"crf": "20", "preset": "veryfast"}
+        video.codec_context.options = (
+            {"crf": "23", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+            if "vpx" in codec
+            else {"crf": "20", "preset": "veryfast"}
+        )
         if spec.rotation:
             video.set_display_rotation(spec.rotation)
         audio_codec = "libopus" if fmt == "webm" else "aac"
@@ -83,7 +89,9 @@ def write_sample(path: Path | str, spec: SampleSpec | None = None) -> Path:
         pts = 0
         for i in range(spec.frames):
             rgb = sample_frame(i, spec.width, spec.height)
-            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint16) * 257 if high else rgb, format="rgb48le" if high else "rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                rgb.astype(np.uint16) * 257 if high else rgb, format="rgb48le" if high else "rgb24"
+            )
             frame = frame.reformat(format=spec.pix_fmt)
             frame.pts, frame.time_base = pts, time_base
             for packet in video.encode(frame):

@@ -23,14 +23,23 @@ from vsr.media.probe import VideoInfo, guess_matrix, open_input
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
 WEBM_VIDEO = ("libvpx-vp9", "libsvtav1")
 # Quality-first defaults: archive and evidence footage deserve near-transparent encodes.
-DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libsvtav1": 28, "h264_nvenc": 20, "hevc_nvenc": 22}
+DEFAULT_CRF = {
+    "libx264": 18,
+    "libx265": 20,
+    "libvpx-vp9": 24,
+    "libsvtav1": 28,
+    "h264_nvenc": 20,
+    "hevc_nvenc": 22,
+}
 
 
 def container_for(path: Path) -> str:
     """The muxer for an output path, from its extension."""
     fmt = CONTAINERS.get(path.suffix.lower())
     if fmt is None:
-        raise UsageError(f"output extension {path.suffix or '(none)'!r} is not supported; use .mp4, .mkv, .mov or .webm")
+        raise UsageError(
+            f"output extension {path.suffix or '(none)'!r} is not supported; use .mp4, .mkv, .mov or .webm"
+        )
     return fmt
 
 
@@ -79,7 +88,9 @@ def choose_pix_fmt(codec: str, source: VideoInfo, requested: str | None) -> tupl
     supported = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
     if requested:
         if supported and requested not in supported:
-            raise UsageError(f"--pix-fmt {requested} is not supported by {codec}; it supports {', '.join(supported)}")
+            raise UsageError(
+                f"--pix-fmt {requested} is not supported by {codec}; it supports {', '.join(supported)}"
+            )
         return requested, []
     wanted = source.pix_fmt.replace("yuvj", "yuv")  # full range is carried by the colour range tag instead
     if not supported or wanted in supported:
@@ -87,7 +98,9 @@ def choose_pix_fmt(codec: str, source: VideoInfo, requested: str | None) -> tupl
     if source.bit_depth > 8:
         for high in ("yuv420p10le", "yuv422p10le", "yuv444p10le"):
             if high in supported:
-                return high, [f"{codec} cannot encode {source.pix_fmt}; wrote {high} (keeps {source.bit_depth}-bit depth where possible)"]
+                return high, [
+                    f"{codec} cannot encode {source.pix_fmt}; wrote {high} (keeps {source.bit_depth}-bit depth where possible)"
+                ]
     return "yuv420p", [f"{codec} cannot encode {source.pix_fmt}; wrote yuv420p"]
 
 
@@ -182,8 +195,14 @@ class VideoWriter:
             cc.open()
         except av.error.FFmpegError as exc:
             self.container.close()
-            hint = "; this machine has no NVIDIA encoder, use --codec libx264" if "nvenc" in settings.codec else ""
-            raise EncodeError(f"cannot open the {settings.codec} encoder: {exc.strerror or exc}{hint}") from None
+            hint = (
+                "; this machine has no NVIDIA encoder, use --codec libx264"
+                if "nvenc" in settings.codec
+                else ""
+            )
+            raise EncodeError(
+                f"cannot open the {settings.codec} encoder: {exc.strerror or exc}{hint}"
+            ) from None
 
     # -- side streams (audio, subtitles) ---------------------------------------------------------------------
     def _open_side_streams(self, av) -> None:
@@ -207,12 +226,16 @@ class VideoWriter:
                     self.report.subtitles.append({"index": s.index, "codec": name, "action": "copy"})
                     wanted.append((s, out, None))
                 else:
-                    self.report.warnings.append(f"subtitle stream {s.index} ({name}) cannot go into {self.container.format.name}; dropped")
+                    self.report.warnings.append(
+                        f"subtitle stream {s.index} ({name}) cannot go into {self.container.format.name}; dropped"
+                    )
         transcoders = {}
-        for s, out, target in wanted:
+        for s, _out, target in wanted:
             if target is not None:
                 transcoders[s.index] = _AudioTranscoder(av, s, self.container, target)
-                self.report.audio.append({"index": s.index, "codec": s.codec_context.name, "action": f"re-encoded to {target}"})
+                self.report.audio.append(
+                    {"index": s.index, "codec": s.codec_context.name, "action": f"re-encoded to {target}"}
+                )
                 self.report.warnings.append(
                     f"audio stream {s.index} ({s.codec_context.name}) cannot go into {self.container.format.name}; re-encoded to {target}"
                 )
@@ -267,15 +290,20 @@ class VideoWriter:
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
         frame = self._reformatter.reformat(
-            frame, format=self.report.pix_fmt, dst_colorspace=self.matrix,
-            src_color_range="JPEG", dst_color_range=self.range,
+            frame,
+            format=self.report.pix_fmt,
+            dst_colorspace=self.matrix,
+            src_color_range="JPEG",
+            dst_color_range=self.range,
         )
         frame.pts = pts
         frame.time_base = time_base
         try:
             self._mux_video(self.stream.encode(frame))
         except av.error.FFmpegError as exc:
-            raise EncodeError(f"encoding failed at frame {self.report.frames}: {exc.strerror or exc}") from None
+            raise EncodeError(
+                f"encoding failed at frame {self.report.frames}: {exc.strerror or exc}"
+            ) from None
         self.report.frames += 1
 
     def close(self) -> None:
