@@ -53,4 +53,8 @@ def _headline(name: str, m: dict) -> str:
     key = "psnr_rgb" if "psnr_rgb" in m else "psnr_y"
     base = m.get("bicubic", {}).get(key)
     extra = f" flicker {m['flicker']:.3f}" if "flicker" in m else ""
-    return f"{name} {key} {m.get(key, float('nan')):.2f}" + (f" (bicubic {base:.2f})" if base is not None else "") + extra
+    return (
+        f"{name} {key} {m.get(key, float('nan')):.2f}"
+        + (f" (bicubic {base:.2f})" if base is not None else "")
+        + extra
+    )
