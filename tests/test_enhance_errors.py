@@ -187,3 +187,15 @@ def test_ctrl_c_leaves_nothing_behind(video_factory, tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
     assert os.path.getsize(src) > 0
+
+
+def test_nvenc_without_nvidia_encoder_fails_cleanly(video_factory, tmp_path):
+    """h264_nvenc is compiled into the wheel but needs an NVIDIA encoder: without one, a clear error."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine may have NVENC; this checks the fallback message where there is none")
+    src = video_factory("errors.mp4", **SMALL)
+    out = tmp_path / "o.mp4"
+    proc = run_vsr("enhance", str(src), str(out), "-q", "--codec", "h264_nvenc", "--mode", "frame")
+    _assert_clean_failure(proc, 1, "use --codec libx264", tmp_path, out)
