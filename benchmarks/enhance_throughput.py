@@ -4,7 +4,7 @@
 
 Measures, in one run:
 - ``model_fps``: inference alone (``Upscaler`` on frames decoded beforehand, batches as the pipeline uses);
-- ``end_to_end_fps``: the real command, ``vsr enhance INPUT OUT`` in a subprocess, frames / pipeline
+- ``end_to_end_fps``: the real command, ``vsr enhance INPUT OUT --mode frame`` in a subprocess, frames / pipeline
   seconds from its report (interpreter start-up excluded; model loading, decode, encode included);
 and prints one JSON line with the medians over ``--repeat`` runs and their ratio.
 
@@ -75,6 +75,8 @@ def end_to_end_fps(
         model,
         "--device",
         device,
+        "--mode",
+        "frame",
         "--precision",
         precision,
         "--overwrite",
