@@ -151,11 +151,11 @@ def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, 
 # -- step 5: invariants ---------------------------------------------------------------------------------------
 def measure_video_stream(path: Path) -> dict[str, Any]:
     """Count the video packets of a written file and its first/last timestamps (no decoding)."""
-    from vsr.media.probe import open_input
+    from vsr.media.probe import main_video_stream, open_input
 
     container = open_input(path)
     try:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         count, first, end = 0, None, None
         for pkt in container.demux(stream):
             if pkt.pts is None:
@@ -253,7 +253,7 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
                     pix_fmt=config.pix_fmt,
                     audio=config.audio,
                 )
-                time_base = Fraction(reader._container.streams.video[0].time_base or Fraction(1, 90000))
+                time_base = reader.time_base
                 if config.ffmpeg_bin:
                     from vsr.media.ffmpeg_writer import FfmpegWriter
 

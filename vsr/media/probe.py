@@ -80,6 +80,16 @@ class VideoInfo:
         }
 
 
+def main_video_stream(container):
+    """The video stream to enhance: the first one that is not cover art (an attached picture), or None."""
+    import av
+
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
 def check_input_path(path: Path) -> Path:
     """Resolve ``path`` and reject what can never be a video, with a one-line reason and fix."""
     if not path.exists():
@@ -108,8 +118,9 @@ def open_input(path: Path):
         raise DecodeError(f"truncated file (ends before its header is complete): {path}") from None
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot open {path}: {exc.strerror or exc}") from None
-    if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams})
+    stream = main_video_stream(container)
+    if stream is None:
+        kinds = sorted({s.type for s in container.streams if s not in container.streams.video})
         container.close()
         what = (
             "audio-only"
@@ -117,7 +128,6 @@ def open_input(path: Path):
             else f"has no video stream ({', '.join(kinds) or 'no streams'})"
         )
         raise InputError(f"input {what}: {path}; vsr enhances video")
-    stream = container.streams.video[0]
     if stream.codec_context is None or not stream.codec_context.name:
         container.close()
         raise UnsupportedError(f"unsupported video codec in {path}; re-encode it to H.264 first")
@@ -139,7 +149,7 @@ def _first_frame(container, stream):
 
 def describe(container, path: Path, first_frame=None) -> VideoInfo:
     """Build a ``VideoInfo`` from an open container (decodes one frame if none is given)."""
-    stream = container.streams.video[0]
+    stream = main_video_stream(container)
     cc = stream.codec_context
     if first_frame is None:
         first_frame = _first_frame(container, stream)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import DecodeError
-from vsr.media.probe import VideoInfo, describe, guess_matrix, open_input
+from vsr.media.probe import VideoInfo, describe, guess_matrix, main_video_stream, open_input
 
 
 @dataclass(slots=True)
@@ -70,6 +70,12 @@ class VideoReader:
             self._container = None
 
     @property
+    def time_base(self) -> Fraction:
+        """The video stream's time base: every frame's ``pts`` counts in it."""
+        tb = main_video_stream(self._container).time_base
+        return Fraction(tb) if tb else Fraction(1, 90000)
+
+    @property
     def high_bit_depth(self) -> bool:
         return self.info.bit_depth > 8
 
@@ -88,9 +94,9 @@ class VideoReader:
 
         if self._container is None:
             raise RuntimeError("VideoReader.frames() outside 'with VideoReader(...)'")
-        stream = self._container.streams.video[0]
+        stream = main_video_stream(self._container)
         stream.thread_type = "AUTO"
-        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        time_base = self.time_base
         step = max(1, round(1 / (Fraction(self.info.avg_rate) * time_base))) if self.info.fps else 1
         rgb = "rgb48le" if self.high_bit_depth else "rgb24"
         reformatter = av.video.reformatter.VideoReformatter()
