@@ -79,6 +79,12 @@ def wall_times(log: Path | None) -> dict[str, float]:
     return minutes
 
 
+def _portable(command: str, runs: Path) -> str:
+    """Rewrite a logged command so it reads from the repository: recipes live in models/recipes/."""
+    command = re.sub(rf"{re.escape(str(runs))}/([\w.-]+\.toml)", r"models/recipes/\1", command)
+    return command.replace(str(runs), "runs")
+
+
 def training_facts(run: Path, log: Path | None) -> dict:
     cfg = tomllib.loads((run / "config.toml").read_text())
     rows = list(csv.DictReader(open(run / "metrics.csv")))
@@ -113,7 +119,7 @@ def training_facts(run: Path, log: Path | None) -> dict:
         "optim": cfg.get("optim", {}),
         "last_val": val[-1] if val else None,
         "wall_minutes": minutes,
-        "commands": [c.replace(str(run.parent), "runs") for c in commands],
+        "commands": [_portable(c, run.parent) for c in commands],
         "hardware": f"{platform.machine()} CPU, 2 cores, shared with other jobs (no GPU)",
     }
 
@@ -229,6 +235,7 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--limit-faces", type=int, default=None, help="evaluate on the first N faces/val images")
     ap.add_argument("--clip-frames", type=int, default=60)
+    ap.add_argument("--cards-only", action="store_true", help="reuse the results in cards/NAME.json; rewrite the cards")
     ap.add_argument(
         "--limitations",
         default="Trained on 2 CPU cores within one session: a short schedule and a "
@@ -255,7 +262,8 @@ def main() -> None:
             "params": params,
             "size_kb": weights.stat().st_size // 1024,
             "training": training_facts(run, args.log),
-            "results": evaluate(name, weights, scale, face, args.limit_faces, args.clip_frames),
+            "results": (json.loads((ROOT / "models" / "cards" / f"{name}.json").read_text())["results"] if args.cards_only
+                        else evaluate(name, weights, scale, face, args.limit_faces, args.clip_frames)),
             "limitations": args.limitations,
         }
         cards = ROOT / "models" / "cards"

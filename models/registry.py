@@ -73,9 +73,31 @@ def _interp(name: str, kernel: str, description: str) -> ModelSpec:
     )
 
 
+UTKFACE = "UTKFace (non-commercial research use only)"
+SHIPPED_ARCH = {"arch": "srresnet", "blocks": 6, "channels": 32, "batch_norm": False}
+FACE_DATA = "shared faces/train (UTKFace); validated on faces/val"
+GENERAL_DATA = "shared scenes, urban (Urban100), frames of videos/, faces/train"
+
+
+def _trained(name: str, scale: int, face: bool, sha256: str, description: str) -> ModelSpec:
+    licence = f"weights: {UTKFACE}, as their training data"
+    return ModelSpec(
+        name=name,
+        arch={**SHIPPED_ARCH, "scale": scale},
+        scale=scale,
+        description=description,
+        weights=WeightsSpec(f"{name}.safetensors", sha256, licence, FACE_DATA if face else GENERAL_DATA),
+        face=face,
+    )
+
+
 REGISTRY: dict[str, ModelSpec] = {
     "bicubic": _interp("bicubic", "cubic", "Bicubic interpolation (MATLAB kernel, a=-0.5): the baseline"),
     "lanczos": _interp("lanczos", "lanczos3", "Lanczos-3 interpolation: the sharper classical baseline"),
+    "face-x4-psnr": _trained(
+        "face-x4-psnr", 4, True, "0c7625668c3ed524a689a038d563ec244ab849674cb2d1bf4e05f578e45f9ce1",
+        "Faces x4, SRResNet 6x32 (pixel loss), CPU-trained",
+    ),
 }
 
 # The model `vsr enhance` uses when --model is not given, per scale.  Until trained general weights

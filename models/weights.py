@@ -113,5 +113,6 @@ def write_safetensors(state: dict[str, Any], arch: dict[str, Any], path: Path, h
     }
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata=arch_to_metadata(arch))
+    os.chmod(tmp, 0o644)  # released weights are read by every user of an installed package
     os.replace(tmp, path)
     return sha256_of(path)

@@ -1,0 +1,72 @@
+"""The weights shipped in the package: verified, the right size, refused when tampered with, documented."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from vsr.errors import WeightsError
+from vsr.models import registry
+from vsr.models.registry import REGISTRY, WEIGHTS_DIR, load_model_from
+from vsr.pipelines.upscale import Upscaler
+
+SHIPPED = sorted(name for name, spec in REGISTRY.items() if spec.weights is not None)
+
+
+def test_the_trained_models_are_registered():
+    assert {"face-x4-psnr", "general-x4-psnr", "face-x2-psnr", "general-x2-psnr"} <= set(SHIPPED)
+    for scale in (2, 4):
+        assert registry.DEFAULT_MODEL[scale] in SHIPPED  # vsr enhance defaults to a trained model
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_loads_verified_and_upscales(name):
+    spec = REGISTRY[name]
+    path = WEIGHTS_DIR / spec.weights.file
+    assert path.stat().st_size < 16 * 1024 * 1024
+    loaded = load_model_from(name, spec.scale)
+    assert loaded.sha256 == spec.weights.sha256
+    frame = np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    out = Upscaler(loaded.module, spec.scale, torch.device("cpu"))([frame])[0]
+    assert out.shape == (20 * spec.scale, 28 * spec.scale, 3)
+    # a trained model is close to interpolation on smooth content, not noise
+    smooth = np.tile(np.linspace(0, 255, 28, dtype=np.uint8)[None, :, None], (20, 1, 3))
+    up = Upscaler(loaded.module, spec.scale, torch.device("cpu"))([smooth])[0].astype(float)
+    ref = np.tile(np.linspace(0, 255, 28 * spec.scale)[None, :, None], (20 * spec.scale, 1, 3))
+    assert np.abs(up - ref)[:, 8:-8].mean() < 8
+
+
+@pytest.mark.parametrize("name", SHIPPED[:1])
+def test_tampered_shipped_file_is_refused(name, tmp_path, monkeypatch):
+    spec = REGISTRY[name]
+    copy = tmp_path / spec.weights.file
+    shutil.copy(WEIGHTS_DIR / spec.weights.file, copy)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_model_from(name, spec.scale)
+
+
+def test_models_json_lists_the_cards_metrics():
+    from click.testing import CliRunner
+
+    from vsr.cli import cli
+
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    for name in SHIPPED:
+        card = json.loads((registry.CARDS_DIR / f"{name}.json").read_text())
+        assert card["sha256"] == rows[name]["sha256"]
+        metrics = rows[name]["metrics"]
+        assert metrics, name
+        for key, res in card["results"].items():
+            assert metrics[key]["psnr_y"] == res["psnr_y"]
+            assert metrics[key]["bicubic"]["psnr_y"] == res["baselines"]["bicubic"]["psnr_y"]
+        assert (registry.CARDS_DIR / f"{name}.md").read_text().count(card["sha256"]) == 1
