@@ -73,14 +73,14 @@ def _interp(name: str, kernel: str, description: str) -> ModelSpec:
     )
 
 
-UTKFACE = "UTKFace (non-commercial research use only)"
+UTKFACE = "non-commercial research only (UTKFace)"
 SHIPPED_ARCH = {"arch": "srresnet", "blocks": 6, "channels": 32, "batch_norm": False}
 FACE_DATA = "shared faces/train (UTKFace); validated on faces/val"
 GENERAL_DATA = "shared scenes, urban (Urban100), frames of videos/, faces/train"
 
 
 def _trained(name: str, scale: int, face: bool, sha256: str, description: str) -> ModelSpec:
-    licence = f"weights: {UTKFACE}, as their training data"
+    licence = UTKFACE  # every shipped model saw UTKFace faces, so its licence binds the weights
     return ModelSpec(
         name=name,
         arch={**SHIPPED_ARCH, "scale": scale},
