@@ -177,8 +177,8 @@ def test_ctrl_c_leaves_nothing_behind(video_factory, tmp_path):
         stdin=subprocess.DEVNULL,
     )
     # wait until the temporary output exists, i.e. frames are being written, then interrupt
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(p.suffix == ".part" for p in tmp_path.iterdir()):
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not any(p.suffix == ".part" for p in tmp_path.iterdir()):
         time.sleep(0.05)
     assert any(p.suffix == ".part" for p in tmp_path.iterdir()), "enhance never started writing"
     proc.send_signal(signal.SIGINT)
