@@ -235,7 +235,9 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--limit-faces", type=int, default=None, help="evaluate on the first N faces/val images")
     ap.add_argument("--clip-frames", type=int, default=60)
-    ap.add_argument("--cards-only", action="store_true", help="reuse the results in cards/NAME.json; rewrite the cards")
+    ap.add_argument(
+        "--cards-only", action="store_true", help="reuse the results in cards/NAME.json; rewrite the cards"
+    )
     ap.add_argument(
         "--limitations",
         default="Trained on 2 CPU cores within one session: a short schedule and a "
@@ -262,8 +264,11 @@ def main() -> None:
             "params": params,
             "size_kb": weights.stat().st_size // 1024,
             "training": training_facts(run, args.log),
-            "results": (json.loads((ROOT / "models" / "cards" / f"{name}.json").read_text())["results"] if args.cards_only
-                        else evaluate(name, weights, scale, face, args.limit_faces, args.clip_frames)),
+            "results": (
+                json.loads((ROOT / "models" / "cards" / f"{name}.json").read_text())["results"]
+                if args.cards_only
+                else evaluate(name, weights, scale, face, args.limit_faces, args.clip_frames)
+            ),
             "limitations": args.limitations,
         }
         cards = ROOT / "models" / "cards"

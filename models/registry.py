@@ -95,14 +95,40 @@ REGISTRY: dict[str, ModelSpec] = {
     "bicubic": _interp("bicubic", "cubic", "Bicubic interpolation (MATLAB kernel, a=-0.5): the baseline"),
     "lanczos": _interp("lanczos", "lanczos3", "Lanczos-3 interpolation: the sharper classical baseline"),
     "face-x4-psnr": _trained(
-        "face-x4-psnr", 4, True, "0c7625668c3ed524a689a038d563ec244ab849674cb2d1bf4e05f578e45f9ce1",
+        "face-x4-psnr",
+        4,
+        True,
+        "0c7625668c3ed524a689a038d563ec244ab849674cb2d1bf4e05f578e45f9ce1",
         "Faces x4, SRResNet 6x32 (pixel loss), CPU-trained",
+    ),
+    "face-x2-psnr": _trained(
+        "face-x2-psnr",
+        2,
+        True,
+        "0cc82898fb97898f1ace7eaec2a73d7f864cd3b029b972c12b131223311a9969",
+        "Faces x2, SRResNet 6x32 (pixel loss), CPU-trained",
+    ),
+    "general-x4-psnr": _trained(
+        "general-x4-psnr",
+        4,
+        False,
+        "7810e18b71ed239f7ac519f87cb122442ee3b6ebec1eabbcc3b916e8a91679b9",
+        "Whole frames x4, SRResNet 6x32 (pixel loss), CPU-trained",
+    ),
+    "general-x2-psnr": _trained(
+        "general-x2-psnr",
+        2,
+        False,
+        "624d8a559bfe925bd45ccfd6c6b59fb6f5ba33252e24078ef0ba5535e2492238",
+        "Whole frames x2, SRResNet 6x32 (pixel loss), CPU-trained",
     ),
 }
 
-# The model `vsr enhance` uses when --model is not given, per scale.  Until trained general weights
-# ship, this is Lanczos, and the CLI says so.
-DEFAULT_MODEL: dict[int, str] = {2: "lanczos", 4: "lanczos"}
+# The models `vsr enhance` uses when --model / --face-model are not given, per scale.  Chosen by
+# measurement (see the model cards and the README's "Shipped models").
+# x2: the shipped general model measures below Lanczos (Set5/Set14), so Lanczos stays the default.
+DEFAULT_MODEL: dict[int, str] = {2: "lanczos", 4: "general-x4-psnr"}
+DEFAULT_FACE_MODEL: dict[int, str] = {4: "face-x4-psnr"}
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -127,7 +127,7 @@ def resolve_mode(config: EnhanceConfig) -> str:
 
 def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, result: EnhanceResult):
     """The frame or face stage, with the models it needs loaded; returns (stage, model description)."""
-    from vsr.models.registry import REGISTRY
+    from vsr.models.registry import DEFAULT_FACE_MODEL
 
     loaded, upscaler = build_upscaler(model_name, config, device, precision)
     mode = resolve_mode(config)
@@ -135,8 +135,8 @@ def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, 
         return FrameStage(upscaler), loaded, [upscaler]
     from vsr.pipelines.face.stage import FaceStage
 
-    face_name = config.face.face_model or f"face-x{config.scale}"
-    if face_name not in REGISTRY and not Path(face_name).is_file():
+    face_name = config.face.face_model or DEFAULT_FACE_MODEL.get(config.scale)
+    if face_name is None:
         face_name = model_name
         result.warnings.append(f"no face model for x{config.scale} is installed; faces use {model_name}")
     _, face_upscaler = build_upscaler(face_name, config, device, precision)
@@ -228,7 +228,8 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
     model_name = config.model or DEFAULT_MODEL[config.scale]
     if config.model is None and REGISTRY[model_name].weights is None:
         result.warnings.append(
-            f"no trained weights for x{config.scale} are installed yet: using {model_name} interpolation (choose with --model)"
+            f"using {model_name} interpolation, the best-measured default for x{config.scale} "
+            "(see 'vsr models'; choose another with --model)"
         )
 
     tmp = temp_path_for(config.output)

@@ -178,7 +178,11 @@ def test_ctrl_c_leaves_nothing_behind(video_factory, tmp_path):
     )
     # wait until the temporary output exists, i.e. frames are being written, then interrupt
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and not any(p.suffix == ".part" for p in tmp_path.iterdir()):
+    while (
+        time.time() < deadline
+        and proc.poll() is None
+        and not any(p.suffix == ".part" for p in tmp_path.iterdir())
+    ):
         time.sleep(0.05)
     assert any(p.suffix == ".part" for p in tmp_path.iterdir()), "enhance never started writing"
     proc.send_signal(signal.SIGINT)

@@ -19,8 +19,7 @@ SHIPPED = sorted(name for name, spec in REGISTRY.items() if spec.weights is not 
 
 def test_the_trained_models_are_registered():
     assert {"face-x4-psnr", "general-x4-psnr", "face-x2-psnr", "general-x2-psnr"} <= set(SHIPPED)
-    for scale in (2, 4):
-        assert registry.DEFAULT_MODEL[scale] in SHIPPED  # vsr enhance defaults to a trained model
+    assert registry.DEFAULT_MODEL[4] in SHIPPED  # x4 defaults to a trained model (x2: see the rule below)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -70,3 +69,48 @@ def test_models_json_lists_the_cards_metrics():
             assert metrics[key]["psnr_y"] == res["psnr_y"]
             assert metrics[key]["bicubic"]["psnr_y"] == res["baselines"]["bicubic"]["psnr_y"]
         assert (registry.CARDS_DIR / f"{name}.md").read_text().count(card["sha256"]) == 1
+
+
+def _card(name: str) -> dict:
+    return json.loads((registry.CARDS_DIR / f"{name}.json").read_text())["results"]
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_default_models_follow_the_measurements(scale):
+    """The default is the general model unless it measures below Lanczos; GAN over PSNR unless it flickers
+    clearly more (>10 %) on the shared clips; the numbers come from the cards."""
+    candidates = [n for n in (f"general-x{scale}", f"general-x{scale}-psnr") if n in SHIPPED]
+    default = registry.DEFAULT_MODEL[scale]
+
+    def beats_lanczos(name):
+        res = _card(name)
+        return all(res[b]["psnr_y"] > res[b]["baselines"]["lanczos"]["psnr_y"] for b in ("Set5", "Set14"))
+
+    def flicker(name):
+        res = _card(name)
+        return np.mean([r["flicker"] for k, r in res.items() if k.startswith("video:")])
+
+    good = [n for n in candidates if beats_lanczos(n)]
+    if not good:
+        assert default == "lanczos"
+        return
+    assert default in good
+    gan, psnr = f"general-x{scale}", f"general-x{scale}-psnr"
+    if gan in good and psnr in good:
+        assert default == (gan if flicker(gan) <= 1.1 * flicker(psnr) else psnr)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_default_face_model_beats_lanczos_on_faces(scale):
+    """Face mode only swaps in a face model that measured better than Lanczos on faces/val."""
+    default = registry.DEFAULT_FACE_MODEL.get(scale)
+    shipped = [n for n in (f"face-x{scale}", f"face-x{scale}-psnr") if n in SHIPPED]
+
+    def gain(name):
+        r = _card(name)["faces_val"]
+        return r["psnr_rgb"] - r["baselines"]["lanczos"]["psnr_rgb"]
+
+    if default is None:
+        assert all(gain(n) <= 0 for n in shipped)
+    else:
+        assert default in shipped and gain(default) > 0

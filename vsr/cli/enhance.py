@@ -62,7 +62,11 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
     show_default=True,
     help="Face mode: how the rest of the frame is upscaled.",
 )
-@option("--face-model", default=None, help="Face mode: the model for faces. [default: face-xS]")
+@option(
+    "--face-model",
+    default=None,
+    help="Face mode: the model for faces. [default: the face model for the scale, see vsr models]",
+)
 @option("--detector", default="auto", show_default=True, help="Face mode: auto, yuface, haar or yunet:PATH.")
 @option(
     "--min-face", type=int, default=12, show_default=True, help="Face mode: smallest face box (input pixels)."

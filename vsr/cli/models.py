@@ -35,7 +35,9 @@ def models(as_json: bool, card: str | None) -> None:
     for col in ("name", "scale", "params", "weights", "sha256", "licence", "metrics"):
         table.add_column(col)
     for r in rows:
-        first = next(iter((r["metrics"] or {}).items()), None)  # the headline set; all of them: --json or --card
+        first = next(
+            iter((r["metrics"] or {}).items()), None
+        )  # the headline set; all of them: --json or --card
         metrics = _headline(*first) if first else ""
         table.add_row(
             r["name"],
