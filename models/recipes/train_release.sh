@@ -23,12 +23,14 @@ run face-x4-psnr --config $C/degrade_mild.toml $COMMON $FACE --scale 4 --stage p
 run general-x4-psnr --config $C/degrade_mild.toml $COMMON $GENERAL --scale 4 --stage psnr --steps 1500 --hr-size 96
 run face-x2-psnr --config $C/degrade_mild.toml $COMMON $FACE --scale 2 --stage psnr --steps 1000 --hr-size 64
 run general-x2-psnr --config $C/degrade_mild.toml $COMMON $GENERAL --scale 2 --stage psnr --steps 1000 --hr-size 64
-run face-x4 --config $C/gan_gentle.toml $COMMON $FACE --scale 4 --stage gan --init "$R/face-x4-psnr/last.ckpt" --steps 300 --hr-size 64
-# Not trained in the CPU session (a GAN step at 96 px ran at ~0.1 step/s there): general-x4, face-x2, general-x2.
-# On a GPU:
+# GAN stage: not shipped from the CPU session.  face-x4 after 300 steps measured 34.67 dB RGB on faces/val
+# with gan_gentle.toml (34.13 with degrade_mild.toml's default loss weights), below bicubic (35.25) and
+# 3.2 dB below face-x4-psnr, outside the 2.5 dB the release asks for; general-x4 ran at ~0.1 step/s.
+# On a GPU, with a longer schedule:
+#   run face-x4 --config $C/gan_gentle.toml $COMMON $FACE --scale 4 --stage gan --init "$R/face-x4-psnr/last.ckpt" --steps 300 --hr-size 64
 #   run general-x4 --config $C/gan_gentle.toml $COMMON $GENERAL --scale 4 --stage gan --init "$R/general-x4-psnr/last.ckpt" --steps 300 --hr-size 96
 #   run face-x2 --config $C/gan_gentle.toml $COMMON $FACE --scale 2 --stage gan --init "$R/face-x2-psnr/last.ckpt" --steps 300 --hr-size 64
 #   run general-x2 --config $C/gan_gentle.toml $COMMON $GENERAL --scale 2 --stage gan --init "$R/general-x2-psnr/last.ckpt" --steps 300 --hr-size 64
 } | tee -a "$R/train_all.log"
 python benchmarks/release_models.py --runs "$R" --log "$R/train_all.log" \
-  face-x4-psnr general-x4-psnr face-x2-psnr general-x2-psnr face-x4
+  face-x4-psnr general-x4-psnr face-x2-psnr general-x2-psnr
