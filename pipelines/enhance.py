@@ -114,10 +114,12 @@ def build_upscaler(model_name: str, config: EnhanceConfig, device, precision: st
     return loaded, Upscaler(loaded.module, config.scale, device, precision, config.batch_size, config.tile)
 
 
-def resolve_mode(config: EnhanceConfig) -> str:
-    """``auto`` -> face mode when a face detector is installed, else frame mode."""
+def resolve_mode(config: EnhanceConfig, face_model: str | None) -> str:
+    """``auto`` -> face mode when a face detector is installed and there is a face model to use, else frame."""
     if config.mode != "auto":
         return config.mode
+    if face_model is None:
+        return "frame"  # faces would go through the same model as the background: detection buys nothing
     try:
         from vsr.pipelines.face.detect import available_detector
     except ImportError:
@@ -126,20 +128,24 @@ def resolve_mode(config: EnhanceConfig) -> str:
 
 
 def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, result: EnhanceResult):
-    """The frame or face stage, with the models it needs loaded; returns (stage, model description)."""
+    """The frame or face stage with its models loaded: (stage, the main loaded model, every upscaler)."""
     from vsr.models.registry import DEFAULT_FACE_MODEL
 
     loaded, upscaler = build_upscaler(model_name, config, device, precision)
-    mode = resolve_mode(config)
-    if mode == "frame":
+    face_name = config.face.face_model or DEFAULT_FACE_MODEL.get(config.scale)
+    if resolve_mode(config, face_name) == "frame":
         return FrameStage(upscaler), loaded, [upscaler]
     from vsr.pipelines.face.stage import FaceStage
 
-    face_name = config.face.face_model or DEFAULT_FACE_MODEL.get(config.scale)
-    if face_name is None:
+    if face_name is None:  # --mode face asked for explicitly
         face_name = model_name
-        result.warnings.append(f"no face model for x{config.scale} is installed; faces use {model_name}")
-    _, face_upscaler = build_upscaler(face_name, config, device, precision)
+        result.warnings.append(
+            f"no face model is the default at x{config.scale} (none measured better than Lanczos); faces use {model_name}"
+        )
+    result.data["face_model"] = face_name
+    face_upscaler = (
+        upscaler if face_name == model_name else build_upscaler(face_name, config, device, precision)[1]
+    )
     if config.face.background in ("lanczos", "bicubic"):
         _, background = build_upscaler(config.face.background, config, device, precision)
     else:
@@ -324,7 +330,7 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
 
     seconds = time.perf_counter() - started
     info_out.path = str(config.output)
-    for u in upscalers:
+    for u in {id(u): u for u in upscalers}.values():  # face mode may share one upscaler
         result.warnings.extend(u.stats.warnings)
     result.warnings.extend(writer.report.warnings)
     if decode_errors:
@@ -342,6 +348,7 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
         "batch_size": upscalers[0].stats.batch_size,
         "tile": upscalers[0].stats.tile,
         **stage.report(),
+        **result.data,
         "codec": writer.report.codec,
         "container": writer.report.container,
         "padded": writer.report.padded,

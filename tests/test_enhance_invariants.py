@@ -173,3 +173,15 @@ def test_colour_tags_copied(tmp_path):
         == (i.colorspace, i.color_primaries, i.color_trc, i.color_range)
         == (1, 1, 1, 1)
     )
+
+
+def test_auto_mode_uses_faces_only_where_a_face_model_helps(video_factory, tmp_path):
+    """x4 has a face model that beats Lanczos: face mode; x2 has none: frame mode (no pointless detection)."""
+    for scale, mode, face_model in (("4", "face", "face-x4-psnr"), ("2", "frame", None)):
+        folder = tmp_path / scale
+        folder.mkdir()
+        _, _, report = _enhance(video_factory, folder, "mp4_audio", scale=scale)
+        assert report["mode"] == mode
+        assert report.get("face_model") == face_model
+        if mode == "face":
+            assert report["faces"]["frames_with_faces"] > 0 and report["detector"]
