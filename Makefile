@@ -1,5 +1,5 @@
 # Two commands on a fresh Linux machine with Python 3.11:
-#   make demo   # installs, writes a sample clip and runs `vsr enhance` on it
+#   make demo   # installs, writes a sample clip and runs `vsr enhance --scale 4` on it (trained models, face mode)
 #   make test   # installs and runs the test suite (what CI runs)
 #
 # Torch: this machine and CI install the CPU build (a bare `torch` would pull several GB of CUDA
@@ -24,9 +24,9 @@ install: $(BIN)/vsr
 
 demo: install
 	mkdir -p out
-	$(BIN)/vsr sample out/sample.mp4 --size 320x240 --frames 48
-	$(BIN)/vsr enhance out/sample.mp4 out/sample_x2.mp4 --scale 2 --overwrite --report out/sample_x2.json
-	$(BIN)/vsr probe out/sample_x2.mp4
+	$(BIN)/vsr sample out/sample.mp4 --size 320x240 --frames 24
+	$(BIN)/vsr enhance out/sample.mp4 out/sample_x4.mp4 --scale 4 --overwrite --report out/sample_x4.json
+	$(BIN)/vsr probe out/sample_x4.mp4
 
 test: install
 	$(BIN)/python -m pytest -q

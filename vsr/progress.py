@@ -50,6 +50,7 @@ class Progress:
         self._t0 = self._last_line = time.monotonic()
         self._rich = None
         self._task = None
+        self._last_done: int | None = None
 
     def __enter__(self) -> Progress:
         if self.live:
@@ -103,7 +104,9 @@ class Progress:
             self._rich.update(self._task, completed=done, rate=f"{self.rate:.2f} {self.unit}/s", extra=extra)
             return
         now = time.monotonic()
-        if now - self._last_line >= self.every or done == self.total:
+        finished = done == self.total and self._last_done != done
+        if now - self._last_line >= self.every or finished:
+            self._last_done = done
             self._last_line = now
             total = f"/{self.total}" if self.total else ""
             eta = ""
