@@ -65,54 +65,20 @@ def test_cover_art_is_not_the_video(video_factory, tmp_path):
     cover = tmp_path / "cover.png"
     cv2.imwrite(str(cover), np.full((32, 32, 3), 200, np.uint8))
     src = video_factory("plain.mp4", width=64, height=48, frames=24)
-    with_cover = tmp_path / "with_cover.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-loglevel",
-            "error",
-            "-i",
-            str(cover),
-            "-i",
-            str(src),
-            "-map",
-            "0",
-            "-map",
-            "1",
-            "-c",
-            "copy",
-            "-disposition:v:0",
-            "attached_pic",
-            str(with_cover),
-        ],
-        check=True,
-    )
+
+    def with_cover_art(out, video_map):
+        args = ["-i", str(cover), "-i", str(src), "-map", "0", "-map", video_map, "-c", "copy"]
+        subprocess.run(
+            [ffmpeg, "-loglevel", "error", *args, "-disposition:v:0", "attached_pic", str(out)], check=True
+        )
+        return out
+
+    with_cover = with_cover_art(tmp_path / "with_cover.mp4", "1")
     assert probe(with_cover).width == 64
     out = tmp_path / "out.mp4"
     proc = run_vsr("enhance", str(with_cover), str(out), "-q", "--mode", "frame")
     assert proc.returncode == 0, proc.stderr
     assert probe(out).width == 128 and len(video_pts_seconds(out)) == 24
-    song = tmp_path / "song.m4a"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-loglevel",
-            "error",
-            "-i",
-            str(cover),
-            "-i",
-            str(src),
-            "-map",
-            "0",
-            "-map",
-            "1:a",
-            "-c",
-            "copy",
-            "-disposition:v:0",
-            "attached_pic",
-            str(song),
-        ],
-        check=True,
-    )
+    song = with_cover_art(tmp_path / "song.m4a", "1:a")
     proc = run_vsr("enhance", str(song), str(tmp_path / "o.mp4"), "-q")
     assert proc.returncode == 1 and "audio-only" in proc.stderr
