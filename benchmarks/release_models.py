@@ -43,7 +43,7 @@ def sh(cmd: list[str]) -> str:
     return proc.stdout
 
 
-def vsr_eval(args: list[str]) -> tuple[str, dict]:
+def run_eval_command(args: list[str]) -> tuple[str, dict]:
     cmd = ["vsr", "eval", *args, "--json", "-q"]
     out = sh([sys.executable, "-m", "vsr", "eval", *args, "--json", "-q"])
     return shlex.join(cmd), json.loads(out)
@@ -132,16 +132,16 @@ def evaluate(
     if face:
         faces = str(DATA / "faces/val")
         lim = ["--limit", str(limit_faces)] if limit_faces else []
-        cmd, r = vsr_eval(["faces", faces, "--scale", str(scale), "--model", w, *lim])
+        cmd, r = run_eval_command(["faces", faces, "--scale", str(scale), "--model", w, *lim])
         results["faces_val"] = {"command": cmd, **summary(r)}
-        cmd, r = vsr_eval(["faces", faces, "--scale", str(scale), "--model", w, "--degrade", "real", *lim])
+        cmd, r = run_eval_command(["faces", faces, "--scale", str(scale), "--model", w, "--degrade", "real", *lim])
         results["faces_val_real"] = {"command": cmd, **summary(r)}
     else:
         for bench in ("Set5", "Set14"):
-            cmd, r = vsr_eval(["images", str(DATA / "sr-bench" / bench), "--scale", str(scale), "--model", w])
+            cmd, r = run_eval_command(["images", str(DATA / "sr-bench" / bench), "--scale", str(scale), "--model", w])
             results[bench] = {"command": cmd, **summary(r)}
     for clip in CLIPS:
-        cmd, r = vsr_eval(
+        cmd, r = run_eval_command(
             [
                 "video",
                 str(DATA / "videos" / clip),
