@@ -134,11 +134,15 @@ def evaluate(
         lim = ["--limit", str(limit_faces)] if limit_faces else []
         cmd, r = run_eval_command(["faces", faces, "--scale", str(scale), "--model", w, *lim])
         results["faces_val"] = {"command": cmd, **summary(r)}
-        cmd, r = run_eval_command(["faces", faces, "--scale", str(scale), "--model", w, "--degrade", "real", *lim])
+        cmd, r = run_eval_command(
+            ["faces", faces, "--scale", str(scale), "--model", w, "--degrade", "real", *lim]
+        )
         results["faces_val_real"] = {"command": cmd, **summary(r)}
     else:
         for bench in ("Set5", "Set14"):
-            cmd, r = run_eval_command(["images", str(DATA / "sr-bench" / bench), "--scale", str(scale), "--model", w])
+            cmd, r = run_eval_command(
+                ["images", str(DATA / "sr-bench" / bench), "--scale", str(scale), "--model", w]
+            )
             results[bench] = {"command": cmd, **summary(r)}
     for clip in CLIPS:
         cmd, r = run_eval_command(
