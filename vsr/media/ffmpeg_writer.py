@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vsr.errors import EncodeError, UsageError
 from vsr.media.probe import open_input
-from vsr.media.writer import DEFAULT_CRF, VideoWriter, _codec_options
+from vsr.media.writer import DEFAULT_CRF, VideoWriter, _codec_options, plan_side_streams
 
 
 def find_ffmpeg(spec: str) -> str:
@@ -38,31 +38,17 @@ class FfmpegWriter(VideoWriter):
         self._stderr = tempfile.TemporaryFile()
         super().__init__(*args, **kwargs)
 
-    def _side_plan(self) -> tuple[list[str], list[str], list[str]]:
-        """Per-stream ffmpeg audio/subtitle maps and codecs: copy what the container holds."""
+    def _side_plan(self) -> list[tuple[int, str, str | None]]:
+        """The shared copy/re-encode/drop plan for the input's audio and subtitles (ffmpeg carries them out),
+        as (stream index, type, encoder or None) read before the probe container is closed."""
         import av
 
         with av.open(os.devnull, "w", format=self._fmt) as probe:
             supported = probe.supported_codecs
         src = open_input(Path(self.source.path))
         try:
-            audio = [s for s in src.streams.audio] if self.settings.audio else []
-            subs = [s for s in src.streams.subtitles]
-            acodecs = []
-            for s in audio:
-                name = s.codec_context.name
-                copy = name in supported
-                target = "copy" if copy else ("libopus" if self._fmt == "webm" else "aac")
-                acodecs.append(target)
-                self.report.audio.append(
-                    {"index": s.index, "codec": name, "action": "copy" if copy else f"re-encoded to {target}"}
-                )
-            kept_subs = [s for s in subs if s.codec_context.name in supported]
-            for s in kept_subs:
-                self.report.subtitles.append(
-                    {"index": s.index, "codec": s.codec_context.name, "action": "copy"}
-                )
-            return [f"1:{s.index}" for s in audio], acodecs, [f"1:{s.index}" for s in kept_subs]
+            plan = plan_side_streams(src, self._fmt, supported, self.settings.audio, self.report)
+            return [(s.index, s.type, target) for s, target in plan]
         finally:
             src.close()
 
@@ -70,7 +56,7 @@ class FfmpegWriter(VideoWriter):
         import ffmpeg
 
         self._fmt = fmt
-        audio_maps, acodecs, sub_maps = self._side_plan()
+        plan = self._side_plan()
         settings = self.settings
         crf = settings.crf if settings.crf is not None else DEFAULT_CRF.get(settings.codec, 20)
         in_opts = {"format": "nut"}
@@ -80,7 +66,7 @@ class FfmpegWriter(VideoWriter):
             in_opts["noautorotate"] = None
         video = ffmpeg.input("pipe:0", **in_opts)
         src = ffmpeg.input(f"file:{Path(self.source.path).resolve()}")
-        streams = [video["v:0"]] + [src[m.split(":")[1]] for m in audio_maps + sub_maps]
+        streams = [video["v:0"]] + [src[str(index)] for index, _, _ in plan]  # -map 1:INDEX, in source order
         out_opts = {
             "format": fmt,
             "vcodec": settings.codec,
@@ -89,23 +75,22 @@ class FfmpegWriter(VideoWriter):
             "enc_time_base": "demux",
             "color_range": "pc" if self.range == "JPEG" else "tv",
             "colorspace": str(self.tag),
-            **{k: v for k, v in _codec_options(settings.codec, crf, settings.preset).items()},
+            **_codec_options(settings.codec, crf, settings.preset),
         }
         if self.source.color_primaries != 2:
             out_opts["color_primaries"] = str(self.source.color_primaries)
         if self.source.color_trc != 2:
             out_opts["color_trc"] = str(self.source.color_trc)
-        for i, codec in enumerate(acodecs):
+        audio = [target or "copy" for _, kind, target in plan if kind == "audio"]
+        for i, codec in enumerate(audio):
             out_opts[f"c:a:{i}"] = codec
-        if sub_maps:
+        if len(audio) < len(plan):
             out_opts["c:s"] = "copy"
         argv = (
             ffmpeg.output(*streams, f"file:{path}", **out_opts)
             .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-copyts")
             .compile(cmd=self._ffmpeg, overwrite_output=True)
         )
-        # ffmpeg-python spells stream selection as '-map 1:1'; the audio/subtitle streams are optional by
-        # construction (only those present are listed).
         try:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr

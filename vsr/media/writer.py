@@ -73,6 +73,34 @@ class WriterReport:
     frames: int = 0
 
 
+def plan_side_streams(src, fmt: str, supported: set[str], audio: bool, report: WriterReport) -> list:
+    """What happens to each audio and subtitle stream of ``src`` in a ``fmt`` output, in source order.
+
+    Returns ``(stream, None)`` to copy a stream packet for packet, ``(stream, encoder)`` to re-encode audio
+    the container cannot hold (AAC, or Opus for WebM); subtitles it cannot hold are dropped.  Records
+    each decision in ``report``.  Both encoder backends follow this one plan.
+    """
+    plan = []
+    for s in src.streams:
+        if s.type not in ("audio", "subtitle") or (s.type == "audio" and not audio):
+            continue
+        name = s.codec_context.name if s.codec_context else "unknown"
+        if name in supported:
+            target, action = None, "copy"
+        elif s.type == "audio":
+            target = "libopus" if fmt == "webm" else "aac"
+            action = f"re-encoded to {target}"
+            report.warnings.append(f"audio stream {s.index} ({name}) cannot go into {fmt}; {action}")
+        else:
+            report.warnings.append(f"subtitle stream {s.index} ({name}) cannot go into {fmt}; dropped")
+            continue
+        plan.append((s, target))
+        (report.audio if s.type == "audio" else report.subtitles).append(
+            {"index": s.index, "codec": name, "action": action}
+        )
+    return plan
+
+
 def _chroma_alignment(pix_fmt: str) -> tuple[int, int]:
     if "420" in pix_fmt or pix_fmt.startswith(("nv12", "nv21")):
         return 2, 2
@@ -206,45 +234,20 @@ class VideoWriter:
 
     # -- side streams (audio, subtitles) ---------------------------------------------------------------------
     def _open_side_streams(self, av) -> None:
-        wanted = []
         src = open_input(Path(self.source.path))
-        supported = self.container.supported_codecs
-        for s in src.streams:
-            if s.type == "audio" and self.settings.audio:
-                name = s.codec_context.name if s.codec_context else "unknown"
-                if name in supported:
-                    out = self.container.add_stream_from_template(s)
-                    self.report.audio.append({"index": s.index, "codec": name, "action": "copy"})
-                    wanted.append((s, out, None))
-                else:
-                    target = "libopus" if self.container.format.name == "webm" else "aac"
-                    wanted.append((s, None, target))
-            elif s.type == "subtitle":
-                name = s.codec_context.name if s.codec_context else "unknown"
-                if name in supported:
-                    out = self.container.add_stream_from_template(s)
-                    self.report.subtitles.append({"index": s.index, "codec": name, "action": "copy"})
-                    wanted.append((s, out, None))
-                else:
-                    self.report.warnings.append(
-                        f"subtitle stream {s.index} ({name}) cannot go into {self.container.format.name}; dropped"
-                    )
-        transcoders = {}
-        for s, _out, target in wanted:
-            if target is not None:
-                transcoders[s.index] = _AudioTranscoder(av, s, self.container, target)
-                self.report.audio.append(
-                    {"index": s.index, "codec": s.codec_context.name, "action": f"re-encoded to {target}"}
-                )
-                self.report.warnings.append(
-                    f"audio stream {s.index} ({s.codec_context.name}) cannot go into {self.container.format.name}; re-encoded to {target}"
-                )
-        if not wanted:
+        fmt = self.container.format.name
+        plan = plan_side_streams(src, fmt, self.container.supported_codecs, self.settings.audio, self.report)
+        if not plan:
             src.close()
             return
         self._side = src
-        self._side_map = {s.index: (out, transcoders.get(s.index)) for s, out, _ in wanted}
-        self._side_iter = src.demux(*[s for s, _, _ in wanted])
+        self._side_map = {
+            s.index: (self.container.add_stream_from_template(s), None)
+            if target is None
+            else (None, _AudioTranscoder(av, s, self.container, target))
+            for s, target in plan
+        }
+        self._side_iter = src.demux(*[s for s, _ in plan])
 
     def _next_side_packet(self):
         for pkt in self._side_iter:
