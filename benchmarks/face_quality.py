@@ -23,59 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from vsr.pipelines.evaluate.protocol import bicubic_downscale
+from vsr.pipelines.metrics import psnr, ssim
+from vsr.pipelines.metrics import rgb_to_y as luma
+
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 MIN_BOX = 24
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 Y (MATLAB rgb2ycbcr) on the 0..255 scale, float64."""
-    return 16.0 + image.astype(np.float64) @ (np.array([65.481, 128.553, 24.966]) / 255.0)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    err = float(np.mean((a - b) ** 2))
-    return math.inf if err == 0 else 10 * math.log10(255.0**2 / err)
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    try:
-        from vsr.pipelines.metrics import ssim as shared_ssim
-
-        return shared_ssim(a, b)
-    except ImportError:  # pragma: no cover - the eval helper's module is absent
-        import cv2
-
-        c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-
-        def blur(x):
-            return cv2.GaussianBlur(x, (11, 11), 1.5)[5:-5, 5:-5]
-
-        mu_a, mu_b = blur(a), blur(b)
-        va, vb, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
-        return float(
-            np.mean(((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (va + vb + c2)))
-        )
-
-
-def bicubic_downscale(frames: list[np.ndarray], scale: int) -> list[np.ndarray]:
-    import torch
-
-    from vsr.models.resample import resize
-
-    out = []
-    for hr in frames:
-        x = torch.from_numpy(hr).permute(2, 0, 1)[None].to(torch.float64)
-        y = resize(x, (hr.shape[0] // scale, hr.shape[1] // scale), "cubic", antialias=True)
-        out.append(np.floor(y.clamp(0, 255)[0].permute(1, 2, 0).numpy() + 0.5).astype(np.uint8))
-    return out
 
 
 def read_clip(path: Path, limit: int, scale: int) -> list[np.ndarray]:
@@ -175,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         hr = read_clip(args.videos / f"{name}.mp4", args.frames, args.scale)
         boxes = face_boxes(hr_detector, hr)
-        lr = bicubic_downscale(hr, args.scale)
+        lr = list(bicubic_downscale(hr, args.scale))
         clip = {
             "frames": len(hr),
             "face_boxes": sum(map(len, boxes)),
