@@ -49,7 +49,7 @@ def run_eval_command(args: list[str]) -> tuple[str, dict]:
     return shlex.join(cmd), json.loads(out)
 
 
-def summary(result: dict, keys=("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")) -> dict:
+def summary(result: dict, keys=("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "sharpness")) -> dict:
     row = {k: result.get(k) for k in keys}
     if "flicker" in result:
         row["flicker"] = result["flicker"]
@@ -162,7 +162,9 @@ def evaluate(
 
 
 def _cell(metric: str, value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}" if "ssim" in metric else f"{value:.2f}"
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if "ssim" in metric else f"{value:.3f}" if metric == "sharpness" else f"{value:.2f}"
 
 
 def card_markdown(name: str, info: dict) -> str:
@@ -211,9 +213,9 @@ def card_markdown(name: str, info: dict) -> str:
     ]
     for key, res in r.items():
         metrics = (
-            ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+            ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "sharpness")
             if not key.startswith("video")
-            else ("psnr_y", "ssim_y", "flicker")
+            else ("psnr_y", "ssim_y", "sharpness", "flicker")
         )
         for m in metrics:
             cells = [

@@ -57,7 +57,7 @@ class ModelSpec:
         if not path.is_file():
             return {}
         results = json.loads(path.read_text()).get("results", {})
-        keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "flicker")
+        keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "sharpness", "flicker")
         return {
             name: {
                 **{k: r[k] for k in keys if r.get(k) is not None},

@@ -17,6 +17,11 @@ Conventions (so numbers compare with published tables):
   automatic downsampling; for colour images, the mean of the per-channel SSIMs.
 - ``shave`` removes the same number of pixels from every border (the protocol
   shaves ``scale`` pixels before measuring).
+- ``sharpness`` is not a literature metric: the mean gradient magnitude (3x3
+  Sobel) of an image over that of its reference.  1.0 = as much detail as the
+  reference, below 1 = blurrier, above 1 = more edges or texture than the
+  reference has (over-sharpening or invented detail).  PSNR rewards blur;
+  this says how much of it an output has.
 """
 
 from __future__ import annotations
@@ -125,3 +130,25 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
     if a.ndim == 3:
         return float(np.mean([ssim_map(a[..., c], b[..., c], peak).mean() for c in range(a.shape[-1])]))
     raise ValueError(f"ssim expects HxW or HxWxC images, got shape {a.shape}")
+
+
+def gradient_magnitude(image: np.ndarray) -> float:
+    """Mean 3x3 Sobel gradient magnitude of an HxW image (0..255 scale)."""
+    if image.ndim != 2:
+        raise ValueError(f"gradient_magnitude expects an HxW image, got shape {image.shape}")
+    x = image.astype(np.float64)
+    gx = cv2.Sobel(x, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT_101)
+    gy = cv2.Sobel(x, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT_101)
+    return float(np.mean(np.hypot(gx, gy)))
+
+
+def sharpness(a: np.ndarray, reference: np.ndarray) -> float:
+    """Gradient energy of ``a`` relative to ``reference`` (HxW): 1.0 = as sharp, < 1 blurrier, > 1 sharper.
+
+    A flat reference (no gradient at all) gives ``math.inf`` unless ``a`` is flat too (1.0).
+    """
+    _check_pair(a, reference)
+    ga, gr = gradient_magnitude(a), gradient_magnitude(reference)
+    if gr == 0:
+        return 1.0 if ga == 0 else math.inf
+    return ga / gr

@@ -11,7 +11,7 @@ import pytest
 
 from vsr.cli import main
 
-KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "sharpness")
 
 
 def _reject_constant(name: str) -> None:
@@ -55,6 +55,8 @@ def _check_scores(scores: dict) -> None:
     assert set(KEYS) <= set(scores)
     assert 15 < scores["psnr_y"] < 60 and 15 < scores["psnr_rgb"] < 60
     assert 0 < scores["ssim_y"] <= 1 and 0 < scores["ssim_rgb"] <= 1
+    # interpolation from a 2x smaller image is blurrier than the original
+    assert 0.2 < scores["sharpness"] < 1
 
 
 def test_images_json_has_every_key_and_bicubic_model_equals_the_baseline(capsys, image_dir, tmp_path) -> None:

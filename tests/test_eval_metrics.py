@@ -98,3 +98,21 @@ def test_metrics_refuse_mismatched_or_too_small_images() -> None:
         psnr(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim(np.zeros((10, 30)), np.zeros((10, 30)))
+
+
+def test_sharpness_is_one_for_the_reference_below_for_blur_above_for_added_detail() -> None:
+    import cv2
+
+    from vsr.pipelines.metrics import gradient_magnitude, sharpness
+
+    ref = cv2.GaussianBlur(RNG.uniform(0, 255, (48, 48)), (0, 0), 1.5)
+    assert sharpness(ref, ref.copy()) == pytest.approx(1.0)
+    assert sharpness(cv2.GaussianBlur(ref, (0, 0), 2.0), ref) < 0.8
+    sharpened = ref + 1.5 * (ref - cv2.GaussianBlur(ref, (0, 0), 2.0))
+    assert sharpness(sharpened, ref) > 1.3
+    # a ramp of one level per pixel: Sobel's |gx| is 8 inside and 0 on the two edge columns, where the
+    # reflected border (101) mirrors the ramp back
+    ramp = np.tile(np.arange(10, dtype=np.float64), (6, 1))
+    assert gradient_magnitude(ramp) == pytest.approx(8 * 8 / 10)
+    flat = np.full((8, 8), 7.0)
+    assert sharpness(flat, flat) == 1.0 and math.isinf(sharpness(ramp[:, :8], flat[:6]))

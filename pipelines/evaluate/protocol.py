@@ -13,7 +13,7 @@ import numpy as np
 
 from vsr.errors import InputError, UsageError
 from vsr.pipelines.evaluate.results import BASELINES, MethodResult, Scores
-from vsr.pipelines.metrics import SSIM_WINDOW, psnr, rgb_to_y, shave, ssim
+from vsr.pipelines.metrics import SSIM_WINDOW, psnr, rgb_to_y, sharpness, shave, ssim
 
 # Full-range luma: the grey level itself when R = G = B (for single-channel sources).
 _GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -68,10 +68,10 @@ def _luma(image: np.ndarray, grey: bool) -> np.ndarray:
 
 
 def score(sr: np.ndarray, hr: np.ndarray, scale: int, grey: bool = False) -> Scores:
-    """PSNR/SSIM on Y and RGB of uint8 HxWx3 ``sr`` against ``hr`` with ``scale`` pixels shaved at the border."""
+    """PSNR/SSIM on Y and RGB, and Y sharpness, of uint8 HxWx3 ``sr`` against ``hr`` (``scale`` px shaved)."""
     ys, yh = shave(_luma(sr, grey), scale), shave(_luma(hr, grey), scale)
     cs, ch = shave(sr, scale), shave(hr, scale)
-    return Scores(psnr(ys, yh), ssim(ys, yh), psnr(cs, ch), ssim(cs, ch))
+    return Scores(psnr(ys, yh), ssim(ys, yh), psnr(cs, ch), ssim(cs, ch), sharpness(ys, yh))
 
 
 class MethodSet:
@@ -138,6 +138,7 @@ def describe_protocol(
         "shave": scale,
         "y": "BT.601 MATLAB rgb2ycbcr, float, 16..235 (greyscale sources: the grey level)",
         "rgb": "PSNR over all channels; SSIM mean of per-channel",
+        "sharpness": "mean 3x3 Sobel gradient magnitude of SR Y over HR Y (1 = as sharp, < 1 blurrier)",
         "ssim": "Wang 2004, Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255, valid region",
         "mean": "mean over items of per-item scores; PSNR of identical images is null (infinite)",
     }

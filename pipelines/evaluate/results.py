@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 BASELINES = ("bicubic", "lanczos")
-SCORE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+SCORE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "sharpness")
 
 
 def _finite(value: float | None) -> float | None:
@@ -23,12 +23,13 @@ def _finite(value: float | None) -> float | None:
 
 @dataclass
 class Scores:
-    """PSNR (dB) and SSIM on Y and on RGB for one image, one frame, or their mean."""
+    """PSNR (dB) and SSIM on Y and on RGB, and Y sharpness (``metrics.sharpness``), for one item or a mean."""
 
     psnr_y: float
     ssim_y: float
     psnr_rgb: float
     ssim_rgb: float
+    sharpness: float
 
     def to_dict(self) -> dict[str, float | None]:
         return {k: _finite(v) for k, v in vars(self).items()}

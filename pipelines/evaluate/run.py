@@ -13,7 +13,9 @@ with published super-resolution tables:
    the LR through the same ``Upscaler`` that ``vsr enhance`` uses (uint8 out).
 4. Scores on S pixels shaved from every border: PSNR and SSIM on the Y
    (BT.601 luma, MATLAB ``rgb2ycbcr``, float, [16, 235]) channel and on RGB
-   (PSNR over all channels jointly, SSIM = mean of per-channel SSIMs).  For a
+   (PSNR over all channels jointly, SSIM = mean of per-channel SSIMs), and
+   ``sharpness``: the output's mean Y gradient magnitude over the reference's
+   (1 = as much detail, below 1 = blurrier; PSNR alone rewards blur).  For a
    single-channel (greyscale) source file, Y is the grey level itself, as the
    MATLAB benchmark scripts do (for the SR output: its full-range luma, which is
    the grey level when R = G = B).  The reported value is the mean over images

@@ -143,13 +143,14 @@ def _emit(report: Any, opts: dict[str, Any]) -> None:
         "SSIM-Y",
         "PSNR-RGB dB",
         "SSIM-RGB",
+        "sharpness",
         *(["flicker"] if video else []),
     ):
         table.add_column(column, justify="left" if column == "method" else "right")
     rows = [(f"{Path(data['model']).name} (model)", data), *data["baselines"].items()]
     for name, scores in rows:
         cells = [_fmt(scores["psnr_y"], 2), _fmt(scores["ssim_y"], 4)]
-        cells += [_fmt(scores["psnr_rgb"], 2), _fmt(scores["ssim_rgb"], 4)]
+        cells += [_fmt(scores["psnr_rgb"], 2), _fmt(scores["ssim_rgb"], 4), _fmt(scores["sharpness"], 3)]
         if video:
             cells.append(_fmt(scores["flicker"], 3, missing="-"))
         table.add_row(name, *cells)
