@@ -153,6 +153,7 @@ def test_gan_stage_from_psnr_checkpoint_then_export(chokepoint, reference, tmp_p
     assert ckpt["disc"] is not None and ckpt["optimizers"]["d"] is not None
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert all(float(r["loss_adv"]) > 0 and float(r["loss_d"]) > 0 and r["loss_fm"] for r in rows)
+    assert any(k.endswith("running_mean") for k in ckpt["disc"])  # SRGAN's BatchNorm discriminator
     # the generator started from the psnr weights, not from scratch
     start = load_checkpoint(reference / "last.ckpt")["params_ema"]["head.0.weight"]
     assert torch.allclose(ckpt["params"]["head.0.weight"], start, atol=0.05)
@@ -161,6 +162,16 @@ def test_gan_stage_from_psnr_checkpoint_then_export(chokepoint, reference, tmp_p
         ConfigError, match=r"init \(--init\) .* has blocks=2 but this run has model.blocks \(--blocks\) = 3"
     ):
         train(resolve(flags={**flags, "out": str(tmp_path / "x"), "model.blocks": 3}), live=False)
+
+    # model.disc_batch_norm = false: a discriminator without BatchNorm
+    no_bn = tmp_path / "gan_no_bn"
+    train(
+        resolve(
+            flags={**flags, "out": str(no_bn), "steps": 1, "val_every": 1, "model.disc_batch_norm": False}
+        ),
+        live=False,
+    )
+    assert not any(k.endswith("running_mean") for k in load_checkpoint(no_bn / "last.ckpt")["disc"])
 
     # export through the CLI: EMA generator -> .safetensors + .sha256, digest on stdout
     weights = tmp_path / "faces_x2.safetensors"

@@ -89,6 +89,7 @@ class ModelConfig:
     batch_norm: bool = _f(True, "BatchNorm in the generator's residual blocks")
     disc_channels: int = _f(64, "discriminator width of the first stage")
     disc_stages: int = _f(4, "discriminator stages (each halves the size)")
+    disc_batch_norm: bool = _f(True, "BatchNorm in the discriminator's stages after the first (as in SRGAN)")
 
 
 @dataclass

@@ -198,7 +198,11 @@ def train(
     # ---- 4. models: generator, its EMA, and the discriminator for the gan stage ----
     m = cfg.model
     gen = SRResNet(cfg.scale, m.blocks, m.channels, m.batch_norm).to(device)
-    disc = Discriminator(m.disc_channels, m.disc_stages).to(device) if cfg.stage == "gan" else None
+    disc = (
+        Discriminator(m.disc_channels, m.disc_stages, batch_norm=m.disc_batch_norm).to(device)
+        if cfg.stage == "gan"
+        else None
+    )
     if ckpt is None and cfg.init:
         load_state_strict(gen, _load_init(Path(cfg.init), cfg), cfg.init)
     elif ckpt is None and cfg.stage == "gan":
