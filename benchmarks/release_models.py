@@ -1,13 +1,15 @@
 """Turn finished training runs into shipped models: export, measure with ``vsr eval``, write cards.
 
     python benchmarks/release_models.py --runs RUNS_DIR --log RUNS_DIR/train_all.log NAME [NAME ...]
+    python benchmarks/release_models.py --table     # the README's summary table, from the cards
 
 For each NAME (a folder RUNS_DIR/NAME with last.ckpt, config.toml, metrics.csv):
 1. ``vsr train export`` -> ``models/weights/NAME.safetensors`` (fp16 EMA generator) and its sha256;
 2. the evaluations the model card reports, run as the exact ``vsr eval`` commands it quotes
    (faces: faces/val clean and real-world; general: Set5, Set14; both: two shared clips);
-3. ``models/cards/NAME.json`` (all numbers, the commands, the training facts) and ``NAME.md``.
-It prints the registry entries (``WeightsSpec`` literals) to paste into ``models/registry.py``.
+3. ``models/cards/NAME.json`` (all numbers, the commands, the training facts) and ``NAME.md``, whose
+   "Release targets" section checks the measured numbers against the release issue's targets.
+It prints the registry rows ``(name, scale, face, sha256)`` to paste into ``models/registry.py``.
 Everything is measured on this machine; nothing is typed in by hand.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import re
 import shlex
@@ -27,6 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("../shared/data")
 CLIPS = ("talking_d0.mp4", "stage_hamilton.mp4")
+GENERIC_LIMITATIONS = (
+    "Trained for minutes on one CPU thread (SRResNet 6x32, 0.2 M parameters). Retrain on a GPU with the full "
+    "SRResNet (16 blocks x 64 channels) and a schedule of hours for production quality."
+)
 PUBLISHED_X4 = {"SRResNet": {"Set5": 32.05, "Set14": 28.49}, "SRGAN": {"Set5": 29.40, "Set14": 26.02}}
 LICENCES = {
     "faces": "UTKFace (Zhang, Song, Qi, CVPR 2017): non-commercial research use only",
@@ -85,7 +92,7 @@ def _portable(command: str, runs: Path) -> str:
     return command.replace(str(runs), "runs")
 
 
-def training_facts(run: Path, log: Path | None) -> dict:
+def training_facts(run: Path, log: Path | None, hardware: str) -> dict:
     cfg = tomllib.loads((run / "config.toml").read_text())
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     val = [r for r in rows if r.get("val_psnr")]
@@ -99,7 +106,7 @@ def training_facts(run: Path, log: Path | None) -> dict:
     minutes = wall_times(log).get(run.name)
     init = cfg.get("init")
     if init and Path(init).parent.parent == run.parent:  # started from another run: its commands come first
-        before = training_facts(Path(init).parent, log)
+        before = training_facts(Path(init).parent, log, hardware)
         commands = before["commands"] + commands
         if minutes is not None and before["wall_minutes"] is not None:
             minutes += before["wall_minutes"]
@@ -111,6 +118,9 @@ def training_facts(run: Path, log: Path | None) -> dict:
         "hr_size": cfg["data"]["hr_size"],
         "sources": cfg["data"]["sources"],
         "val": cfg["data"]["val"],
+        "frame_every": cfg["data"]["frame_every"],
+        "frames_per_video": cfg["data"]["frames_per_video"],
+        "video_faces": cfg["data"]["video_faces"],
         "blocks": cfg["model"]["blocks"],
         "channels": cfg["model"]["channels"],
         "batch_norm": cfg["model"]["batch_norm"],
@@ -120,44 +130,45 @@ def training_facts(run: Path, log: Path | None) -> dict:
         "last_val": val[-1] if val else None,
         "wall_minutes": minutes,
         "commands": [_portable(c, run.parent) for c in commands],
-        "hardware": f"{platform.machine()} CPU, 2 cores, shared with other jobs (no GPU)",
+        "hardware": hardware,
     }
 
 
-def evaluate(
-    name: str, weights: Path, scale: int, face: bool, limit_faces: int | None, clip_frames: int
-) -> dict:
+def evaluations(weights: Path, scale: int, face: bool, limit_faces: int | None, clip_frames: int) -> dict:
+    """The card's evaluations: result key -> ``vsr eval`` arguments.
+
+    Every model is scored on faces/val (clean), so face mode's rule can compare a face model with the
+    general model it would replace on faces; face models add the real-footage protocol, general models
+    Set5 and Set14; all add two shared clips.
+    """
     w = str(weights.relative_to(ROOT))
-    results: dict = {}
+    faces = ["faces", str(DATA / "faces/val"), "--scale", str(scale), "--model", w]
+    faces += ["--limit", str(limit_faces)] if limit_faces else []
+    runs: dict[str, list[str]] = {}
     if face:
-        faces = str(DATA / "faces/val")
-        lim = ["--limit", str(limit_faces)] if limit_faces else []
-        cmd, r = run_eval_command(["faces", faces, "--scale", str(scale), "--model", w, *lim])
-        results["faces_val"] = {"command": cmd, **summary(r)}
-        cmd, r = run_eval_command(
-            ["faces", faces, "--scale", str(scale), "--model", w, "--degrade", "real", *lim]
-        )
-        results["faces_val_real"] = {"command": cmd, **summary(r)}
+        runs["faces_val"] = faces
+        runs["faces_val_real"] = [*faces, "--degrade", "real"]
     else:
         for bench in ("Set5", "Set14"):
-            cmd, r = run_eval_command(
-                ["images", str(DATA / "sr-bench" / bench), "--scale", str(scale), "--model", w]
-            )
-            results[bench] = {"command": cmd, **summary(r)}
+            runs[bench] = ["images", str(DATA / "sr-bench" / bench), "--scale", str(scale), "--model", w]
+        runs["faces_val"] = faces
     for clip in CLIPS:
-        cmd, r = run_eval_command(
-            [
-                "video",
-                str(DATA / "videos" / clip),
-                "--scale",
-                str(scale),
-                "--model",
-                w,
-                "--limit",
-                str(clip_frames),
-            ]
-        )
-        results[f"video:{clip}"] = {"command": cmd, **summary(r)}
+        runs[f"video:{clip}"] = [
+            *("video", str(DATA / "videos" / clip), "--scale", str(scale), "--model", w),
+            *("--limit", str(clip_frames)),
+        ]
+    return runs
+
+
+def evaluate(runs: dict[str, list[str]], have: dict) -> dict:
+    """Run the evaluations not already in ``have`` (an existing card's results); keep the card's order."""
+    results = {}
+    for key, args in runs.items():
+        if key in have:
+            results[key] = have[key]
+        else:
+            cmd, r = run_eval_command(args)
+            results[key] = {"command": cmd, **summary(r)}
     return results
 
 
@@ -165,6 +176,90 @@ def _cell(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.4f}" if "ssim" in metric else f"{value:.3f}" if metric == "sharpness" else f"{value:.2f}"
+
+
+def _optim_line(t: dict) -> str:
+    o = t["optim"]
+    lr = o.get("lr") or (2e-4 if t["stage"] == "psnr" else 1e-4)
+    return f"Adam, lr {lr:g} ({o.get('schedule', 'cosine')}), EMA {o.get('ema_decay', 0.999)} (the EMA weights ship)"
+
+
+def _loss_line(t: dict) -> str:
+    lo = t["loss"]
+    return (
+        f"losses: {lo.get('pixel', 'l1').upper()} x{lo.get('pixel_weight', 1.0):g}, "
+        f"{lo.get('adversarial', 'relativistic')} adversarial x{lo.get('adv_weight'):g}, "
+        f"discriminator feature matching x{lo.get('feature_match_weight'):g}"
+        + (f", VGG19 perceptual x{lo['perceptual_weight']:g}" if lo.get("vgg_weights") else "")
+    )
+
+
+def _gain(res: dict, metric: str, baseline: str) -> float:
+    return res[metric] - res["baselines"][baseline][metric]
+
+
+def _below(drop: float) -> str:
+    return f"{drop:.2f} dB below" if drop >= 0 else f"{-drop:.2f} dB above"
+
+
+def targets(name: str, results: dict) -> list[str]:
+    """The release targets that apply to NAME, each with the measured numbers and whether it is met.
+
+    A GAN model is compared with its PSNR model's card (``cards/NAME-psnr.json``), which must exist.
+    """
+    verdict = {True: "**met**", False: "**not met**"}
+    lines = []
+    gan = not name.endswith("-psnr")
+    if name.startswith("face"):
+        faces = results["faces_val"]
+        gain = _gain(faces, "psnr_rgb", "bicubic")
+        if not gan and name.startswith("face-x4"):
+            lines.append(
+                f"faces/val RGB PSNR at least 3.5 dB above bicubic: {faces['psnr_rgb']:.2f} dB, "
+                f"+{gain:.2f} dB: {verdict[gain >= 3.5]}"
+            )
+        elif not gan:
+            lines.append(f"faces/val RGB PSNR above bicubic: +{gain:.2f} dB: {verdict[gain > 0]}")
+        real = results.get("faces_val_real")
+        if real:
+            lines.append(
+                f"real-footage protocol (blur + noise + H.264), reported: {real['psnr_rgb']:.2f} dB RGB "
+                f"vs bicubic {real['baselines']['bicubic']['psnr_rgb']:.2f}, Lanczos "
+                f"{real['baselines']['lanczos']['psnr_rgb']:.2f}"
+            )
+        key = "faces_val"
+    else:
+        s5, s14 = results["Set5"]["psnr_y"], results["Set14"]["psnr_y"]
+        if not gan and name.startswith("general-x4"):
+            lines.append(
+                f"Set5 >= 31.0 and Set14 >= 27.8 dB (Y): {s5:.2f} / {s14:.2f} dB: "
+                f"{verdict[s5 >= 31.0 and s14 >= 27.8]}"
+            )
+        elif not gan:
+            ok = all(_gain(results[b], "psnr_y", "bicubic") > 0 for b in ("Set5", "Set14"))
+            lines.append(f"Set5 / Set14 (Y) above bicubic: {s5:.2f} / {s14:.2f} dB: {verdict[ok]}")
+        key = "Set5"
+    if gan:
+        psnr_card = json.loads((ROOT / "models" / "cards" / f"{name}-psnr.json").read_text())["results"]
+        ref = psnr_card[key]
+        drop = ref["psnr_rgb"] - results[key]["psnr_rgb"]
+        head = (
+            f"within 2.5 dB of {name}-psnr on faces/val (RGB): {_below(drop)}: {verdict[drop <= 2.5]}"
+            if name.startswith("face")
+            else f"against {name}-psnr on Set5 (RGB): {_below(drop)}"
+        )
+        lines.append(f"{head}; sharpness {results[key]['sharpness']:.3f} vs {ref['sharpness']:.3f} (HR = 1)")
+        flick = [
+            (results[k]["flicker"], ref_k["flicker"])
+            for k, ref_k in psnr_card.items()
+            if k.startswith("video:")
+        ]
+        if flick:
+            lines.append(
+                "flicker on the shared clips vs the PSNR model: "
+                + ", ".join(f"{a:.2f} vs {b:.2f}" for a, b in flick)
+            )
+    return lines
 
 
 def card_markdown(name: str, info: dict) -> str:
@@ -188,6 +283,16 @@ def card_markdown(name: str, info: dict) -> str:
         *[f"- {k}: {v}" for k, v in LICENCES.items() if any(k in s for s in t["sources"])],
         "- `faces/val` and `sr-bench/` were never used for training.",
         *(
+            [
+                f"- the clips scored under `video:` below are among the training videos (every "
+                f"{t['frame_every']}th frame, at most {t['frames_per_video']} per clip"
+                f"{', detected faces only' if t['video_faces'] else ''}); "
+                "`faces/val` and Set5/Set14 are the held-out measures."
+            ]
+            if any(s.startswith("videos:") for s in t["sources"])
+            else []
+        ),
+        *(
             ["- **UTKFace is for non-commercial research use only: so are these weights.**"]
             if any("faces" in s for s in t["sources"])
             else []
@@ -200,6 +305,8 @@ def card_markdown(name: str, info: dict) -> str:
         "",
         "## Training",
         f"- stage `{t['stage']}`, {t['steps']} steps, batch {t['batch_size']}, HR crop {t['hr_size']} px",
+        f"- {_optim_line(t)}",
+        *([f"- {_loss_line(t)}"] if t["stage"] == "gan" else []),
         f"- hardware: {t['hardware']}; wall time {t['wall_minutes']:.0f} min in all (including the runs it started from)"
         if t["wall_minutes"] is not None
         else f"- hardware: {t['hardware']}",
@@ -230,14 +337,52 @@ def card_markdown(name: str, info: dict) -> str:
             "Published ×4 (Y PSNR) for reference: SRResNet Set5 32.05 / Set14 28.49 dB; "
             "SRGAN 29.40 / 26.02 dB (full-size networks trained for days on GPUs).",
         ]
+    lines += ["", "## Release targets (issue: shipped weights)", *[f"- {line}" for line in targets(name, r)]]
     lines += ["", "## Limitations", info["limitations"], ""]
     return "\n".join(lines)
 
 
+def summary_table() -> str:
+    """One markdown row per shipped model, from the cards: the held-out headline, baselines, sharpness."""
+    from vsr.models.registry import REGISTRY
+
+    rows = [
+        "| model | stage | held-out result | bicubic | Lanczos | sharpness (model / bicubic) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, spec in REGISTRY.items():
+        if spec.weights is None:
+            continue
+        r = json.loads((ROOT / "models" / "cards" / f"{name}.json").read_text())["results"]
+        stage = "psnr" if name.endswith("-psnr") else "gan"
+        if spec.face:
+            f = r["faces_val"]
+            b = f["baselines"]
+            cells = [
+                f"faces/val RGB {f['psnr_rgb']:.2f} dB",
+                f"{b['bicubic']['psnr_rgb']:.2f}",
+                f"{b['lanczos']['psnr_rgb']:.2f}",
+                f"{f['sharpness']:.3f} / {b['bicubic']['sharpness']:.3f}",
+            ]
+        else:
+            s5, s14 = r["Set5"], r["Set14"]
+            cells = [
+                f"Set5 / Set14 Y {s5['psnr_y']:.2f} / {s14['psnr_y']:.2f} dB",
+                *[
+                    f"{s5['baselines'][m]['psnr_y']:.2f} / {s14['baselines'][m]['psnr_y']:.2f}"
+                    for m in ("bicubic", "lanczos")
+                ],
+                f"{s5['sharpness']:.3f} / {s5['baselines']['bicubic']['sharpness']:.3f} (Set5)",
+            ]
+        rows.append(f"| `{name}` | {stage} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("names", nargs="+")
-    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--runs", type=Path)
+    ap.add_argument("--table", action="store_true", help="print the README's summary table from the cards")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--limit-faces", type=int, default=None, help="evaluate on the first N faces/val images")
     ap.add_argument("--clip-frames", type=int, default=60)
@@ -245,11 +390,26 @@ def main() -> None:
         "--cards-only", action="store_true", help="reuse the results in cards/NAME.json; rewrite the cards"
     )
     ap.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="reuse the results in cards/NAME.json and run only the evaluations the card lacks",
+    )
+    ap.add_argument(
         "--limitations",
-        default="Trained on 2 CPU cores within one session: a short schedule and a "
-        "small network. Retrain on a GPU with the full SRResNet (16x64) for production quality.",
+        default=None,
+        help="the card's Limitations text (default: the existing card's, else a generic CPU-training note)",
+    )
+    ap.add_argument(
+        "--hardware",
+        default=f"{platform.machine()} CPU, {os.cpu_count()} cores (no GPU)",
+        help="how the runs were trained, for the cards (threads per run, runs sharing the machine, GPU)",
     )
     args = ap.parse_args()
+    if args.table:
+        print(summary_table())
+        return
+    if not args.names or args.runs is None:
+        ap.error("give NAME... and --runs (or --table)")
     entries = {}
     for name in args.names:
         run = args.runs / name
@@ -261,6 +421,9 @@ def main() -> None:
         from vsr.models.registry import load_model_from
 
         params = load_model_from(str(weights), scale).params
+        card = ROOT / "models" / "cards" / f"{name}.json"
+        old_card = json.loads(card.read_text()) if card.is_file() else {}
+        previous = old_card.get("results", {})
         info = {
             "name": name,
             "scale": scale,
@@ -269,13 +432,14 @@ def main() -> None:
             "sha256": sha,
             "params": params,
             "size_kb": weights.stat().st_size // 1024,
-            "training": training_facts(run, args.log),
-            "results": (
-                json.loads((ROOT / "models" / "cards" / f"{name}.json").read_text())["results"]
-                if args.cards_only
-                else evaluate(name, weights, scale, face, args.limit_faces, args.clip_frames)
+            "training": training_facts(run, args.log, args.hardware),
+            "results": previous
+            if args.cards_only
+            else evaluate(
+                evaluations(weights, scale, face, args.limit_faces, args.clip_frames),
+                previous if args.missing_only else {},
             ),
-            "limitations": args.limitations,
+            "limitations": args.limitations or old_card.get("limitations") or GENERIC_LIMITATIONS,
         }
         cards = ROOT / "models" / "cards"
         (cards / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -283,7 +447,7 @@ def main() -> None:
         entries[name] = info
         print(f"{name}: {sha} ({params:,} params)", file=sys.stderr)
     for name, info in entries.items():
-        print(f'"{name}": ({info["scale"]}, {info["face"]}, "{info["sha256"]}"),')
+        print(f'("{name}", {info["scale"]}, {info["face"]}, "{info["sha256"]}"),')
 
 
 if __name__ == "__main__":
