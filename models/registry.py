@@ -75,17 +75,19 @@ def _interp(name: str, kernel: str, description: str) -> ModelSpec:
 
 UTKFACE = "non-commercial research only (UTKFace)"
 SHIPPED_ARCH = {"arch": "srresnet", "blocks": 6, "channels": 32, "batch_norm": False}
-FACE_DATA = "shared faces/train (UTKFace); validated on faces/val"
+FACE_DATA = "shared faces/train (UTKFace) and face crops from videos/; validated on faces/val"
 GENERAL_DATA = "shared scenes, urban (Urban100), frames of videos/, faces/train"
 
 
-def _trained(name: str, scale: int, face: bool, sha256: str, description: str) -> ModelSpec:
+def _trained(name: str, scale: int, face: bool, sha256: str) -> ModelSpec:
+    """A shipped SRResNet: ``NAME-psnr`` is the pixel-loss stage, ``NAME`` the GAN stage fine-tuned from it."""
     licence = UTKFACE  # every shipped model saw UTKFace faces, so its licence binds the weights
+    stage = "pixel loss" if name.endswith("-psnr") else "GAN stage: sharper, lower PSNR"
     return ModelSpec(
         name=name,
         arch={**SHIPPED_ARCH, "scale": scale},
         scale=scale,
-        description=description,
+        description=f"{'Faces' if face else 'Whole frames'} x{scale}, SRResNet 6x32 ({stage}), CPU-trained",
         weights=WeightsSpec(f"{name}.safetensors", sha256, licence, FACE_DATA if face else GENERAL_DATA),
         face=face,
     )
@@ -94,40 +96,29 @@ def _trained(name: str, scale: int, face: bool, sha256: str, description: str) -
 REGISTRY: dict[str, ModelSpec] = {
     "bicubic": _interp("bicubic", "cubic", "Bicubic interpolation (MATLAB kernel, a=-0.5): the baseline"),
     "lanczos": _interp("lanczos", "lanczos3", "Lanczos-3 interpolation: the sharper classical baseline"),
-    "face-x4-psnr": _trained(
-        "face-x4-psnr",
-        4,
-        True,
-        "0c7625668c3ed524a689a038d563ec244ab849674cb2d1bf4e05f578e45f9ce1",
-        "Faces x4, SRResNet 6x32 (pixel loss), CPU-trained",
-    ),
-    "face-x2-psnr": _trained(
-        "face-x2-psnr",
-        2,
-        True,
-        "0cc82898fb97898f1ace7eaec2a73d7f864cd3b029b972c12b131223311a9969",
-        "Faces x2, SRResNet 6x32 (pixel loss), CPU-trained",
-    ),
-    "general-x4-psnr": _trained(
-        "general-x4-psnr",
-        4,
-        False,
-        "7810e18b71ed239f7ac519f87cb122442ee3b6ebec1eabbcc3b916e8a91679b9",
-        "Whole frames x4, SRResNet 6x32 (pixel loss), CPU-trained",
-    ),
-    "general-x2-psnr": _trained(
-        "general-x2-psnr",
-        2,
-        False,
-        "624d8a559bfe925bd45ccfd6c6b59fb6f5ba33252e24078ef0ba5535e2492238",
-        "Whole frames x2, SRResNet 6x32 (pixel loss), CPU-trained",
-    ),
+    **{
+        name: _trained(name, scale, face, sha256)
+        for name, scale, face, sha256 in (
+            ("face-x4-psnr", 4, True, "d4db5c450044b89c6f2b0f7fa483ebc3a339eae9429e819a7e0fc0cd8f1c6331"),
+            ("face-x4", 4, True, "6f5d694a7363f8794ab956b7379d568d96924aefcc03dcd875fa8d4a1f9324a0"),
+            ("face-x2-psnr", 2, True, "813b7df708f2588e8fb1205847884450f115303a4c0f48b926c3261bb2c86bb3"),
+            ("face-x2", 2, True, "438f8698d97bd11e85d5e076bc4f182b0679f0b0600be5a46d63e6ce56a0ee3f"),
+            ("general-x4-psnr", 4, False, "b3066d2a428561879efcafe92eb2d291b39b03ea339194623bac19271820e676"),
+            ("general-x4", 4, False, "115ea2d2d8e6854cf0aab49a3742ebecfc4f4bb8a6855de78acea91ccc46bd7d"),
+            ("general-x2-psnr", 2, False, "f27a9842d47005b04fe9b9b8128cc6d07679b2055994db23f9bbe1a6e8608414"),
+            ("general-x2", 2, False, "9c99b0a2132b1e96983071e4d20b42c2f460b6ef7b26e38461d3c9f6184e9e13"),
+        )
+    },
 }
 
 # The models `vsr enhance` uses when --model / --face-model are not given, per scale.  Chosen by
-# measurement (see the model cards and the README's "Shipped models").
-# x2: the shipped general model measures below Lanczos (Set5/Set14), so Lanczos stays the default.
-DEFAULT_MODEL: dict[int, str] = {2: "lanczos", 4: "general-x4-psnr"}
+# measurement from the cards (tests/test_shipped_models.py checks both rules against them):
+# - general: the GAN model unless it flickers clearly more (>10 %) than the PSNR one on the shared clips
+#   (x4: 0.72 / 1.05 vs 0.69 / 0.96, +7 %; x2: equal), among models above bicubic on Set5 and Set14;
+# - faces: the face model with the highest faces/val RGB PSNR (identity first), only where it beats Lanczos
+#   and, by more than 0.1 dB, the general default on faces/val (x2: 45.67 vs 45.66 dB, so x2 runs in
+#   frame mode: detection would buy nothing).
+DEFAULT_MODEL: dict[int, str] = {2: "general-x2", 4: "general-x4"}
 DEFAULT_FACE_MODEL: dict[int, str] = {4: "face-x4-psnr"}
 
 

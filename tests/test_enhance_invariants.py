@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,8 +177,13 @@ def test_colour_tags_copied(tmp_path):
 
 
 def test_auto_mode_uses_faces_only_where_a_face_model_helps(video_factory, tmp_path):
-    """x4 has a face model that beats Lanczos: face mode; x2 has none: frame mode (no pointless detection)."""
-    for scale, mode, face_model in (("4", "face", "face-x4-psnr"), ("2", "frame", None)):
+    """A scale with a default face model (one that measured above Lanczos on faces) runs in face mode;
+    a scale without one runs in frame mode (no pointless detection)."""
+    from vsr.models.registry import DEFAULT_FACE_MODEL
+
+    for scale in ("4", "2"):
+        face_model = DEFAULT_FACE_MODEL.get(int(scale))
+        mode = "face" if face_model else "frame"
         folder = tmp_path / scale
         folder.mkdir()
         _, _, report = _enhance(video_factory, folder, "mp4_audio", scale=scale)
@@ -185,3 +191,19 @@ def test_auto_mode_uses_faces_only_where_a_face_model_helps(video_factory, tmp_p
         assert report.get("face_model") == face_model
         if mode == "face":
             assert report["faces"]["frames_with_faces"] > 0 and report["detector"]
+
+
+def test_auto_mode_rule_without_a_face_model_or_detector(monkeypatch):
+    """auto = face only with both a face model and a detector; an explicit mode is kept as given."""
+    from vsr.config import EnhanceConfig
+    from vsr.pipelines import enhance
+    from vsr.pipelines.face import detect
+
+    auto = EnhanceConfig(input=Path("in.mp4"), output=Path("out.mp4"))
+    monkeypatch.setattr(detect, "available_detector", lambda: "stub")
+    assert enhance.resolve_mode(auto, None) == "frame"
+    assert enhance.resolve_mode(auto, "face-x4-psnr") == "face"
+    monkeypatch.setattr(detect, "available_detector", lambda: None)
+    assert enhance.resolve_mode(auto, "face-x4-psnr") == "frame"
+    forced = EnhanceConfig(input=Path("in.mp4"), output=Path("out.mp4"), mode="face")
+    assert enhance.resolve_mode(forced, None) == "face"

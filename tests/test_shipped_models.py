@@ -18,8 +18,11 @@ SHIPPED = sorted(name for name, spec in REGISTRY.items() if spec.weights is not 
 
 
 def test_the_trained_models_are_registered():
-    assert {"face-x4-psnr", "general-x4-psnr", "face-x2-psnr", "general-x2-psnr"} <= set(SHIPPED)
-    assert registry.DEFAULT_MODEL[4] in SHIPPED  # x4 defaults to a trained model (x2: see the rule below)
+    for kind in ("face", "general"):
+        for scale in (2, 4):
+            assert {f"{kind}-x{scale}", f"{kind}-x{scale}-psnr"} <= set(SHIPPED)
+    for scale in (2, 4):
+        assert registry.DEFAULT_MODEL[scale] in SHIPPED  # each scale defaults to a trained general model
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -77,40 +80,41 @@ def _card(name: str) -> dict:
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_default_models_follow_the_measurements(scale):
-    """The default is the general model unless it measures below Lanczos; GAN over PSNR unless it flickers
-    clearly more (>10 %) on the shared clips; the numbers come from the cards."""
-    candidates = [n for n in (f"general-x{scale}", f"general-x{scale}-psnr") if n in SHIPPED]
+    """The default is the general model of the scale: the GAN one unless it flickers clearly more (>10 %)
+    than the PSNR one on the shared clips, and only models above bicubic on Set5 and Set14 (Y PSNR) qualify.
+    The numbers come from the cards, which ``benchmarks/release_models.py`` wrote from ``vsr eval`` runs."""
+    gan, psnr = f"general-x{scale}", f"general-x{scale}-psnr"
     default = registry.DEFAULT_MODEL[scale]
 
-    def beats_lanczos(name):
+    def beats_bicubic(name):
         res = _card(name)
-        return all(res[b]["psnr_y"] > res[b]["baselines"]["lanczos"]["psnr_y"] for b in ("Set5", "Set14"))
+        return all(res[b]["psnr_y"] > res[b]["baselines"]["bicubic"]["psnr_y"] for b in ("Set5", "Set14"))
 
     def flicker(name):
         res = _card(name)
         return np.mean([r["flicker"] for k, r in res.items() if k.startswith("video:")])
 
-    good = [n for n in candidates if beats_lanczos(n)]
+    good = [n for n in (gan, psnr) if n in SHIPPED and beats_bicubic(n)]
     if not good:
         assert default == "lanczos"
-        return
-    assert default in good
-    gan, psnr = f"general-x{scale}", f"general-x{scale}-psnr"
-    if gan in good and psnr in good:
+    elif len(good) == 1:
+        assert default == good[0]
+    else:
         assert default == (gan if flicker(gan) <= 1.1 * flicker(psnr) else psnr)
 
 
 @pytest.mark.parametrize("scale", [2, 4])
-def test_default_face_model_beats_lanczos_on_faces(scale):
-    """Face mode only swaps in a face model that measured better than Lanczos on faces/val."""
+def test_default_face_model_is_the_most_faithful_and_beats_the_background_on_faces(scale):
+    """Face mode swaps in the face model with the highest faces/val RGB PSNR (identity first: a face is
+    not a place to invent detail), and only when it beats both Lanczos and, by more than 0.1 dB, the
+    general model that would otherwise upscale the faces; else auto mode stays in frame mode."""
     default = registry.DEFAULT_FACE_MODEL.get(scale)
     shipped = [n for n in (f"face-x{scale}", f"face-x{scale}-psnr") if n in SHIPPED]
 
-    def gain(name):
-        r = _card(name)["faces_val"]
-        return r["psnr_rgb"] - r["baselines"]["lanczos"]["psnr_rgb"]
+    def faces(name):
+        return _card(name)["faces_val"]["psnr_rgb"]
 
-    if default is None:
-        assert all(gain(n) <= 0 for n in shipped)
-    else:
-        assert default in shipped and gain(default) > 0
+    best = max(shipped, key=faces)
+    lanczos = _card(best)["faces_val"]["baselines"]["lanczos"]["psnr_rgb"]
+    helps = faces(best) > lanczos and faces(best) - faces(registry.DEFAULT_MODEL[scale]) > 0.1
+    assert default == (best if helps else None)
