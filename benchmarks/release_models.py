@@ -6,7 +6,7 @@
 For each NAME (a folder RUNS_DIR/NAME with last.ckpt, config.toml, metrics.csv):
 1. ``vsr train export`` -> ``models/weights/NAME.safetensors`` (fp16 EMA generator) and its sha256;
 2. the evaluations the model card reports, run as the exact ``vsr eval`` commands it quotes
-   (faces: faces/val clean and real-world; general: Set5, Set14; both: two shared clips);
+   (faces: faces/val clean and real-world; general: Set5, Set14 and faces/val; both: two shared clips);
 3. ``models/cards/NAME.json`` (all numbers, the commands, the training facts) and ``NAME.md``, whose
    "Release targets" section checks the measured numbers against the release issue's targets.
 It prints the registry rows ``(name, scale, face, sha256)`` to paste into ``models/registry.py``.
@@ -93,6 +93,8 @@ def _portable(command: str, runs: Path) -> str:
 
 
 def training_facts(run: Path, log: Path | None, hardware: str) -> dict:
+    from vsr.pipelines.train.config_toml import from_dict
+
     cfg = tomllib.loads((run / "config.toml").read_text())
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     val = [r for r in rows if r.get("val_psnr")]
@@ -127,6 +129,7 @@ def training_facts(run: Path, log: Path | None, hardware: str) -> dict:
         "degrade": cfg["degrade"],
         "loss": cfg.get("loss", {}),
         "optim": cfg.get("optim", {}),
+        "lr": from_dict(cfg).lr,  # the stage's default when the run left it unset
         "last_val": val[-1] if val else None,
         "wall_minutes": minutes,
         "commands": [_portable(c, run.parent) for c in commands],
@@ -180,8 +183,7 @@ def _cell(metric: str, value: float | None) -> str:
 
 def _optim_line(t: dict) -> str:
     o = t["optim"]
-    lr = o.get("lr") or (2e-4 if t["stage"] == "psnr" else 1e-4)
-    return f"Adam, lr {lr:g} ({o.get('schedule', 'cosine')}), EMA {o.get('ema_decay', 0.999)} (the EMA weights ship)"
+    return f"Adam, lr {t['lr']:g} ({o.get('schedule', 'cosine')}), EMA {o.get('ema_decay', 0.999)} (the EMA weights ship)"
 
 
 def _loss_line(t: dict) -> str:
