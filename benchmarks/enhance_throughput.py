@@ -41,7 +41,8 @@ def model_fps(model: str, scale: int, frames, device: str, precision: str, batch
     import torch
 
     from vsr.models.registry import load_model_from
-    from vsr.pipelines.upscale import Upscaler, resolve_device, resolve_precision
+    from vsr.pipelines.device import resolve_device, resolve_precision
+    from vsr.pipelines.upscale import Upscaler
 
     dev = resolve_device(device)
     loaded = load_model_from(model, scale)

@@ -108,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from vsr.config import FaceOptions
     from vsr.models.registry import DEFAULT_MODEL, REGISTRY, load_model_from
+    from vsr.pipelines.device import resolve_device, resolve_precision
     from vsr.pipelines.face.detect import make_detector
     from vsr.pipelines.face.stage import FaceStage
-    from vsr.pipelines.upscale import Upscaler, resolve_device, resolve_precision
+    from vsr.pipelines.upscale import Upscaler
 
     if not args.videos.is_dir():
         print(json.dumps({"skipped": f"no videos at {args.videos}"}))

@@ -165,6 +165,12 @@ class LoadedModel:
     scale: int
     params: int
     sha256: str | None
+    licence: str | None = None  # None: not stated by the file (check where it came from)
+
+    @property
+    def learned(self) -> bool:
+        """A network with weights (its pixels are a model's output), not a classical interpolation."""
+        return self.params > 0
 
 
 def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
@@ -192,6 +198,7 @@ def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
                 f"model {spec.name} has no weights; refusing to run a randomly initialised network"
             )
         name = spec.name
+        licence = spec.weights.licence if spec.weights else "classical interpolation (no weights)"
     else:
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
@@ -204,9 +211,28 @@ def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
         module = build_model(arch, scale)
         load_state_strict(module, state, path)
         name = str(path)
+        licence = arch.get("licence")
     module.eval()
     params = sum(p.numel() for p in module.parameters())
-    return LoadedModel(module=module, name=name, scale=scale, params=params, sha256=digest)
+    return LoadedModel(module=module, name=name, scale=scale, params=params, sha256=digest, licence=licence)
+
+
+class ModelCache:
+    """Models loaded once per process and handed out again (a batch worker enhances many files).
+
+    Loading verifies the weights' sha256 each first time; a cached module is shared by every run that
+    asks for the same name and scale, so callers must not modify it (``Upscaler`` only moves it to its
+    device and switches it to eval mode, which every run wants alike).
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int], LoadedModel] = {}
+
+    def load(self, name_or_path: str, scale: int) -> LoadedModel:
+        key = (name_or_path, scale)
+        if key not in self._models:
+            self._models[key] = load_model_from(name_or_path, scale)
+        return self._models[key]
 
 
 def _verify_sidecar(path: Path) -> str:

@@ -7,24 +7,15 @@ Key mismatches are reported by name, never silently ignored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from vsr.digest import sha256_of
 from vsr.errors import WeightsError
 
 # Keys in a .safetensors header's metadata that describe the architecture (all strings there).
 ARCH_KEYS = ("arch", "scale", "blocks", "channels", "batch_norm")
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str) -> str:
@@ -108,11 +99,12 @@ def write_safetensors(state: dict[str, Any], arch: dict[str, Any], path: Path, h
 
     from safetensors.torch import save_file
 
+    from vsr.atomic import atomic_path
+
     tensors = {
         k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in state.items()
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=arch_to_metadata(arch))
-    os.chmod(tmp, 0o644)  # released weights are read by every user of an installed package
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=arch_to_metadata(arch))
+        os.chmod(tmp, 0o644)  # released weights are read by every user of an installed package
     return sha256_of(path)

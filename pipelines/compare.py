@@ -11,47 +11,16 @@ it is seen, and the result is written unrotated.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vsr.config import LAYOUTS, CompareConfig
 from vsr.errors import InputError, OutputError, UsageError
 
-LAYOUTS = ("side", "split")
 BEFORE_LABEL = "Lanczos"
 AFTER_LABEL = "Enhanced"
-
-
-@dataclass
-class CompareConfig:
-    """Options of ``vsr compare``."""
-
-    input: Path
-    output: Path
-    result: Path
-    layout: str = "side"
-    snapshots: int = 0
-    snapshot_dir: Path | None = None
-    max_width: int = 3840  # the composite is scaled down to at most this width (0 = never)
-    crf: int | None = None
-    overwrite: bool = False
-
-    def validate(self) -> CompareConfig:
-        """Raise ``UsageError`` naming the flag for values that cannot work."""
-        if self.layout not in LAYOUTS:
-            raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
-        if self.snapshots < 0:
-            raise UsageError(f"--snapshots must be 0 or more, got {self.snapshots}")
-        if self.max_width < 0 or 0 < self.max_width < 64:
-            raise UsageError(f"--max-width must be 0 (no limit) or at least 64, got {self.max_width}")
-        paths = {p.resolve() for p in (self.input, self.output)}
-        if self.result.resolve() in paths:
-            raise OutputError("RESULT must differ from INPUT and OUTPUT")
-        if self.result.exists() and not self.overwrite:
-            raise OutputError(f"{self.result} exists; pass --overwrite to replace it")
-        return self
 
 
 @dataclass
@@ -144,18 +113,23 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 
 def compare(config: CompareConfig) -> CompareReport:
     """Write the comparison video (and snapshots) for ``config``; returns what was written."""
+    from vsr.atomic import atomic_path
     from vsr.media.reader import VideoReader
-    from vsr.media.writer import EncodeSettings, VideoWriter, container_for, default_codec
+    from vsr.media.writer import EncodeSettings, VideoWriter, container_for
 
     # 1. Check inputs and outputs.
     config.validate()
     fmt = container_for(config.result)
+    settings = EncodeSettings.for_output(config.result, crf=config.crf)
     if config.snapshots and config.snapshot_dir is None:
         config.snapshot_dir = config.result.with_name(config.result.stem + "_snapshots")
     report = CompareReport(result=str(config.result), layout=config.layout)
-    tmp = config.result.resolve().parent / f".{config.result.name}.vsr-{os.getpid()}.part"
     writer = None
-    with VideoReader(config.input) as before_reader, VideoReader(config.output) as after_reader:
+    with (
+        VideoReader(config.input) as before_reader,
+        VideoReader(config.output) as after_reader,
+        atomic_path(config.result) as tmp,
+    ):
         src, out = before_reader.info, after_reader.info
         if src.frames and out.frames and src.frames != out.frames:
             report.warnings.append(
@@ -174,14 +148,13 @@ def compare(config: CompareConfig) -> CompareReport:
                     before = _match_depth(before, after.dtype)
                 before = upscale_to(before, after.shape[1], after.shape[0])
                 frame = compose(before, after, config.layout, config.max_width)
-                if writer is None:
-                    info = dataclasses.replace(out, rotation=0)
-                    settings = EncodeSettings(codec=default_codec(config.result), crf=config.crf, audio=True)
+                if writer is None:  # the composite is upright already: rotation 0; audio from OUTPUT
                     writer = VideoWriter(
-                        tmp, fmt, info, frame.shape[1], frame.shape[0], settings, after_frame.time_base
-                    )
+                        tmp, fmt, out, frame.shape[1], frame.shape[0], settings, after_reader.time_base,
+                        rotation=0, side_source=config.output,
+                    )  # fmt: skip
                     report.size = (frame.shape[1], frame.shape[0])
-                writer.write(frame, after_frame.pts, after_frame.time_base)
+                writer.write(after_frame.with_image(frame))
                 report.frames += 1
                 # 3. Snapshots: before/after PNG pairs at full output resolution.
                 if after_frame.index in wanted:
@@ -194,12 +167,9 @@ def compare(config: CompareConfig) -> CompareReport:
             report.warnings += writer.report.warnings
             writer.close()
             writer = None
-            os.replace(tmp, config.result)
         finally:
             if writer is not None:
                 writer.abort()
-            if tmp.exists():
-                tmp.unlink()
     return report
 
 

@@ -3,42 +3,27 @@
     input ──decode thread──► [queue] ──► stage (frame or face) on CPU/GPU ──► [queue] ──encode thread──► temp file
                                                                                                └─ audio/subtitles copied
 
-Steps of ``enhance(config)``:
- 1. check the paths (input readable, output writable, not the input, not existing without --overwrite);
- 2. open the input and describe it;
- 3. load the model(s) and build the stage;
- 4. stream every frame through the stage into a temporary file beside the output;
- 5. verify the invariants on the written file (frames, duration, audio, rotation);
- 6. rename the temporary file onto the output and return the report.
-On any failure or Ctrl-C the temporary file is removed and the input is never touched.
+``enhance(config)`` is a list of numbered steps; each part it uses is built by a function of its own
+(``build_stage`` for the models and the stage, ``open_writer`` for the encoder, ``run_stage`` for the
+threads) and can be passed in instead (tests pass a stub stage; batch workers pass a model cache).
+On any failure or interruption the temporary files are removed and the input is never touched.
+Images (a file or a folder) go through the same stage: ``vsr.pipelines.enhance_image``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any
 
 from vsr.config import EnhanceConfig
-from vsr.errors import EncodeError, OutputError, UsageError, VsrError
-from vsr.progress import Progress
-
-
-class Stage(Protocol):
-    """Frames in, upscaled frames out: every frame exactly once, in order (a stage may delay some)."""
-
-    def push(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
-    def flush(self) -> list[np.ndarray]: ...
-    def report(self) -> dict[str, Any]: ...
+from vsr.errors import EncodeError, OutputError
+from vsr.pipelines.enhance_report import BusySeconds, EnhanceReport, ModelUse, resolved_options
+from vsr.pipelines.stream import Stage
 
 
 @dataclass
@@ -47,33 +32,72 @@ class FrameStage:
 
     upscaler: Any
 
-    def push(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        return self.upscaler(images)
+    def push(self, frames: list) -> list:
+        images = self.upscaler([f.image for f in frames])
+        return [f.with_image(image) for f, image in zip(frames, images, strict=True)]
 
-    def flush(self) -> list[np.ndarray]:
+    def flush(self) -> list:
         return []
 
     def report(self) -> dict[str, Any]:
-        return {"mode": "frame"}
+        return {}
 
 
 @dataclass
-class EnhanceResult:
-    """The run's report (also written as JSON with ``--report``)."""
+class BuiltStage:
+    """What ``build_stage`` made: the stage, the upscalers it runs (by role) and what to warn about."""
 
-    data: dict[str, Any] = field(default_factory=dict)
+    stage: Stage
+    mode: str
+    upscalers: dict[str, Any]  # role ("frame", "background", "face") -> Upscaler
+    models: dict[str, Any]  # role -> LoadedModel
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def batch_size(self) -> int:
+        """Frames gathered before each push: the batch of the model that sees every frame."""
+        first = self.upscalers.get("frame") or self.upscalers.get("background")
+        return max(1, first.batch_size) if first is not None else 1
+
+    def model_uses(self) -> list[ModelUse]:
+        return [
+            ModelUse(
+                role=role,
+                name=loaded.name,
+                sha256=loaded.sha256,
+                licence=loaded.licence,
+                params=loaded.params,
+                precision=up.precision if loaded.learned else "fp32",
+                batch_size=up.stats.batch_size,
+                tile=up.stats.tile,
+                generative_face_restorer=bool(getattr(loaded.module, "generative", False)),
+            )
+            for role, loaded in self.models.items()
+            for up in [self.upscalers[role]]
+        ]
+
+    @property
+    def model_seconds(self) -> float:
+        return sum(u.stats.seconds for u in {id(u): u for u in self.upscalers.values()}.values())
 
 
 # -- step 1: paths --------------------------------------------------------------------------------------------
 def check_paths(config: EnhanceConfig) -> None:
     """Reject output paths that would lose data or cannot work, before any decoding."""
     from vsr.media.probe import check_input_path
-    from vsr.media.writer import container_for
 
     inp = check_input_path(config.input)
-    out = config.output
-    container_for(out)
+    for out in (config.output, config.altered_mask):
+        if out is not None:
+            check_output_path(out, inp, config.overwrite)
+    if config.altered_mask is not None and config.altered_mask.resolve() == config.output.resolve():
+        raise OutputError("--altered-mask must differ from OUTPUT")
+
+
+def check_output_path(out: Path, inp: Path, overwrite: bool) -> None:
+    """One output file: not the input, not existing (unless ``overwrite``), in a writable folder."""
+    from vsr.atomic import temp_path_for
+
     if out.exists() or out.is_symlink():
         if out.is_dir():
             raise OutputError(f"output is a directory: {out}; give a file name such as {out / 'out.mp4'}")
@@ -81,7 +105,7 @@ def check_paths(config: EnhanceConfig) -> None:
             raise OutputError(
                 f"output is the input file ({out}); choose another output name: the input is never overwritten"
             )
-        if not config.overwrite:
+        if not overwrite:
             raise OutputError(f"output exists: {out}; pass --overwrite to replace it")
     elif out.resolve() == inp:
         raise OutputError(f"output is the input file ({out}); choose another output name")
@@ -100,301 +124,250 @@ def check_paths(config: EnhanceConfig) -> None:
         ) from None
 
 
-def temp_path_for(output: Path) -> Path:
-    """A hidden temporary file beside ``output`` (same filesystem, so the final rename is atomic)."""
-    return output.resolve().parent / f".{output.name}.vsr-{os.getpid()}.part"
+def encode_settings(config: EnhanceConfig, path: Path | None = None):
+    """The encoder settings for ``path`` (default: the output), checked against its container."""
+    from vsr.media.writer import EncodeSettings
+
+    return EncodeSettings.for_output(
+        path or config.output,
+        codec=config.codec,
+        crf=config.crf,
+        preset=config.preset,
+        pix_fmt=config.pix_fmt,
+        audio=config.audio,
+        encoder_options=config.encoder_options,
+        ffmpeg_bin=config.ffmpeg_bin,
+    )
 
 
-# -- step 3: model and stage ----------------------------------------------------------------------------------
-def build_upscaler(model_name: str, config: EnhanceConfig, device, precision: str):
-    from vsr.models.registry import load_model_from
-    from vsr.pipelines.upscale import Upscaler
-
-    loaded = load_model_from(model_name, config.scale)
-    return loaded, Upscaler(loaded.module, config.scale, device, precision, config.batch_size, config.tile)
-
-
+# -- step 2: models and stage ---------------------------------------------------------------------------------
 def resolve_mode(config: EnhanceConfig, face_model: str | None) -> str:
     """``auto`` -> face mode when a face detector is installed and there is a face model to use, else frame."""
     if config.mode != "auto":
         return config.mode
     if face_model is None:
         return "frame"  # faces would go through the same model as the background: detection buys nothing
-    try:
-        from vsr.pipelines.face.detect import available_detector
-    except ImportError:
-        return "frame"
+    from vsr.pipelines.face.detect import available_detector
+
     return "face" if available_detector() else "frame"
 
 
-def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, result: EnhanceResult):
-    """The frame or face stage with its models loaded: (stage, the main loaded model, every upscaler)."""
-    from vsr.models.registry import DEFAULT_FACE_MODEL
+def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
+    """Load the models the mode needs (from ``models``, a ``ModelCache``) and build the frame or face stage."""
+    from vsr.models.registry import DEFAULT_FACE_MODEL, DEFAULT_MODEL, REGISTRY, ModelCache
+    from vsr.pipelines.device import resolve_device, resolve_precision
+    from vsr.pipelines.upscale import Upscaler
 
-    loaded, upscaler = build_upscaler(model_name, config, device, precision)
+    models = models or ModelCache()
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    warnings: list[str] = []
+    main_name = config.model or DEFAULT_MODEL[config.scale]
+    if config.model is None and REGISTRY[main_name].weights is None:
+        warnings.append(
+            f"using {main_name} interpolation, the best-measured default for x{config.scale} "
+            "(see 'vsr models'; choose another with --model)"
+        )
     face_name = config.face.face_model or DEFAULT_FACE_MODEL.get(config.scale)
-    if resolve_mode(config, face_name) == "frame":
-        return FrameStage(upscaler), loaded, [upscaler]
+    mode = resolve_mode(config, face_name)
+    built: dict[str, Any] = {}
+
+    def upscaler(role: str, name: str) -> Upscaler:
+        loaded = models.load(name, config.scale)
+        built[role] = loaded
+        same = next((u for r, u in ups.items() if built[r] is loaded), None)  # one upscaler per model
+        return same or Upscaler(
+            loaded.module, config.scale, device, precision, config.batch_size, config.tile
+        )
+
+    ups: dict[str, Upscaler] = {}
+    if mode == "frame":
+        ups["frame"] = upscaler("frame", main_name)
+        return BuiltStage(FrameStage(ups["frame"]), mode, ups, built, warnings)
+
     from vsr.pipelines.face.stage import FaceStage
 
     if face_name is None:  # --mode face asked for explicitly
-        face_name = model_name
-        result.warnings.append(
-            f"no face model is the default at x{config.scale} (none measured better than Lanczos); faces use {model_name}"
+        face_name = main_name
+        warnings.append(
+            f"no face model is the default at x{config.scale} (none measured better than Lanczos); "
+            f"faces use {main_name}"
         )
-    result.data["face_model"] = face_name
-    face_upscaler = (
-        upscaler if face_name == model_name else build_upscaler(face_name, config, device, precision)[1]
+    background = config.face.background if config.face.background != "model" else main_name
+    ups["background"] = upscaler("background", background)  # the general model is loaded only if used
+    ups["face"] = upscaler("face", face_name)
+    stage = FaceStage(
+        config.face, config.scale, ups["face"], ups["background"], altered=config.altered_mask is not None
     )
-    if config.face.background in ("lanczos", "bicubic"):
-        _, background = build_upscaler(config.face.background, config, device, precision)
-    else:
-        background = upscaler
-    stage = FaceStage(config.face, config.scale, face_upscaler, background)
-    return stage, loaded, [upscaler, face_upscaler]
+    return BuiltStage(stage, mode, ups, built, warnings)
 
 
-# -- step 5: invariants ---------------------------------------------------------------------------------------
-def measure_video_stream(path: Path) -> dict[str, Any]:
-    """Count the video packets of a written file and its first/last timestamps (no decoding)."""
-    from vsr.media.probe import main_video_stream, open_input
+# -- step 4: checks -------------------------------------------------------------------------------------------
+def check_output(reader, writer, written, config: EnhanceConfig) -> dict[str, bool]:
+    """Frames, timestamps, audio and rotation of the written file against the input; raise on violation.
 
-    container = open_input(path)
-    try:
-        stream = main_video_stream(container)
-        count, first, end = 0, None, None
-        for pkt in container.demux(stream):
-            if pkt.pts is None:
-                continue
-            count += 1
-            t0 = float(pkt.pts * pkt.time_base)
-            t1 = t0 + float((pkt.duration or 0) * pkt.time_base)
-            first = t0 if first is None else min(first, t0)
-            end = t1 if end is None else max(end, t1)
-        return {
-            "frames": count,
-            "start": first or 0.0,
-            "end": end or 0.0,
-            "audio": len(container.streams.audio),
-        }
-    finally:
-        container.close()
-
-
-def check_invariants(
-    frames_in: int,
-    frames_out: int,
-    span_in: tuple[float, float],
-    out: dict,
-    info_in,
-    info_out,
-    config: EnhanceConfig,
-    frame_period: float,
-) -> dict[str, Any]:
-    """Frames, duration, audio and rotation of the written file against the source; raise on violation."""
+    Timestamps are compared where they are exact: the first and the last frame's start.  (A file's
+    stated end adds the last frame's duration, which containers and encoders guess differently, so it
+    would refuse honest variable-frame-rate recordings.)
+    """
+    info = reader.info
+    # Timestamps are exact to the coarser of the two time bases (WebM and Matroska store milliseconds).
+    tick = max(float(writer.time_base), float(Fraction(written.info.time_base)))
+    span_in = (reader.last_time or 0.0) - (reader.first_time or 0.0)
+    span_out = written.last_start - written.start
     checks = {
-        "frames": frames_in == frames_out == out["frames"],
-        "duration": abs((out["end"] - out["start"]) - (span_in[1] - span_in[0])) <= frame_period + 1e-3,
-        "audio": (not config.audio) or out["audio"] == len(info_in.audio_streams),
-        "rotation": info_out.rotation == info_in.rotation,
+        "frames": reader.frames_decoded == writer.report.frames == written.frames,
+        "timestamps": abs(span_out - span_in) <= tick + 1e-6,
+        "audio": (not config.audio) or len(written.info.audio_streams) == len(info.audio_streams),
+        "rotation": written.info.rotation == info.rotation,
     }
     failed = [k for k, ok in checks.items() if not ok]
     if failed:
         raise EncodeError(
-            f"output failed its checks ({', '.join(failed)}): frames in {frames_in}, encoded {frames_out}, "
-            f"in file {out['frames']}; duration in {span_in[1] - span_in[0]:.3f}s, out {out['end'] - out['start']:.3f}s; "
-            "nothing was written; please report this"
+            f"output failed its checks ({', '.join(failed)}): frames decoded {reader.frames_decoded}, "
+            f"encoded {writer.report.frames}, in file {written.frames}; first-to-last frame {span_in:.3f}s in, "
+            f"{span_out:.3f}s out; nothing was written; please report this"
         )
     return checks
 
 
 # -- the pipeline -----------------------------------------------------------------------------------------------
-def enhance(config: EnhanceConfig) -> dict[str, Any]:
-    """Run ``vsr enhance`` for ``config`` and return the report dict (also written to ``config.report``)."""
-    from vsr.media.probe import probe
-    from vsr.media.reader import VideoReader
-    from vsr.media.writer import EncodeSettings, VideoWriter, container_for, default_codec
-    from vsr.models.registry import DEFAULT_MODEL, REGISTRY
-    from vsr.pipelines.stream import BackgroundConsumer, BackgroundIterator
-    from vsr.pipelines.upscale import resolve_device, resolve_precision
+def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = None) -> EnhanceReport:
+    """Run ``vsr enhance`` for ``config``; return its report (also written to ``config.report``).
 
-    started = time.perf_counter()
-    result = EnhanceResult()
+    ``models`` is a ``ModelCache`` to load from (a batch worker keeps one); ``stage`` replaces the
+    stage ``build_stage`` would make (tests).
+    """
+    from vsr.atomic import atomic_path
+    from vsr.digest import BackgroundDigest
+    from vsr.media.probe import read_back
+    from vsr.media.reader import Clip, VideoReader
+    from vsr.media.writer import container_for, open_writer
+    from vsr.pipelines.enhance_report import software_versions
+    from vsr.pipelines.stream import run_stage
+    from vsr.progress import Progress
+
     config.validate()
-    # 1. paths
+    started = time.perf_counter()
+    # 1. Check the paths and the encoder settings before anything is decoded.
     check_paths(config)
-    fmt = container_for(config.output)
-    codec = config.codec or default_codec(config.output)
-    if fmt == "webm" and codec not in ("libvpx-vp9", "libsvtav1"):
-        raise UsageError(
-            f"--codec {codec} cannot go into .webm; use libvpx-vp9 or libsvtav1, or an .mp4/.mkv output"
-        )
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    model_name = config.model or DEFAULT_MODEL[config.scale]
-    if config.model is None and REGISTRY[model_name].weights is None:
-        result.warnings.append(
-            f"using {model_name} interpolation, the best-measured default for x{config.scale} "
-            "(see 'vsr models'; choose another with --model)"
-        )
-
-    tmp = temp_path_for(config.output)
-    stop = threading.Event()
-    producer = consumer = writer = None
-    with Progress("enhance", None, quiet=config.quiet) as progress:
-        for w in result.warnings:
+    settings = encode_settings(config)
+    mask_settings = encode_settings(config, config.altered_mask) if config.altered_mask else None
+    digest_in = BackgroundDigest(config.input)  # hashed while it is decoded, not in a second pass
+    clip = Clip(config.start, config.duration)
+    with (
+        Progress("enhance", None, quiet=config.quiet) as progress,
+        VideoReader(config.input, clip=clip) as reader,
+        atomic_path(config.output) as tmp,
+        atomic_path(config.altered_mask) if config.altered_mask else contextlib.nullcontext() as mask_tmp,
+    ):
+        info = reader.info
+        progress.total = info.frames_estimate if clip.whole else None
+        # 2. Load the models and build the stage.
+        built = stage or build_stage(config, models)
+        for w in built.warnings:
             progress.line(f"warning: {w}")
+        # 3. Stream every frame through the stage into the temporary file(s).
+        out_w, out_h = info.width * config.scale, info.height * config.scale
+        fmt = container_for(config.output)
+        writer = mask_writer = None
         try:
-            # 2. input
-            with VideoReader(config.input) as reader:
-                info = reader.info
-                progress.total = info.frames
-                # 3. model and stage
-                stage, loaded, upscalers = build_stage(config, model_name, device, precision, result)
-                # 4. stream
-                out_w, out_h = info.width * config.scale, info.height * config.scale
-                settings = EncodeSettings(
-                    codec=codec,
-                    crf=config.crf,
-                    preset=config.preset,
-                    pix_fmt=config.pix_fmt,
-                    audio=config.audio,
-                )
-                time_base = reader.time_base
-                if config.ffmpeg_bin:
-                    from vsr.media.ffmpeg_writer import FfmpegWriter
-
-                    writer = FfmpegWriter(
-                        tmp, fmt, info, out_w, out_h, settings, time_base, ffmpeg_bin=config.ffmpeg_bin
-                    )
-                else:
-                    writer = VideoWriter(tmp, fmt, info, out_w, out_h, settings, time_base)
-                gather = max(1, upscalers[0].batch_size)
-                producer = BackgroundIterator(
-                    reader.frames(), maxsize=2 * gather + 2, stop=stop, name="decode"
-                )
-                consumer = BackgroundConsumer(
-                    lambda item: writer.write(*item), maxsize=2 * gather + 2, stop=stop, name="encode"
-                )
-                timing: deque[tuple[int, Fraction]] = deque()
-                span = [None, None]
-                frames_in = frames_out = 0
-                batch: list[np.ndarray] = []
-
-                def emit(images: list[np.ndarray]) -> None:
-                    nonlocal frames_out
-                    for image in images:
-                        pts, tb = timing.popleft()
-                        consumer.put((image, pts, tb))
-                        frames_out += 1
-                    progress.update(len(images))
-
-                for frame in producer:
-                    frames_in += 1
-                    timing.append((frame.pts, frame.time_base))
-                    t = float(frame.pts * frame.time_base)
-                    span[0] = t if span[0] is None else min(span[0], t)
-                    span[1] = t if span[1] is None else max(span[1], t)
-                    batch.append(frame.image)
-                    if len(batch) >= gather:
-                        emit(stage.push(batch))
-                        batch = []
-                if batch:
-                    emit(stage.push(batch))
-                emit(stage.flush())
-                consumer.close()
-                writer.close()
-                decode_errors = reader.decode_errors
-            # 5. invariants
-            period = 1 / info.fps if info.fps else 0.0
-            span_in = (span[0] or 0.0, (span[1] or 0.0) + period)
-            measured = measure_video_stream(tmp)
-            info_out = probe(tmp)
-            checks = check_invariants(
-                frames_in, frames_out, span_in, measured, info, info_out, config, period
+            writer = open_writer(
+                tmp, fmt, info, out_w, out_h, settings, reader.time_base,
+                rotation=info.rotation, side_source=config.input, rebase=not clip.whole,
+            )  # fmt: skip
+            if mask_tmp:
+                mask_writer = open_writer(
+                    mask_tmp, container_for(config.altered_mask), info, out_w, out_h, mask_settings,
+                    reader.time_base, rotation=info.rotation, side_source=None, rebase=not clip.whole,
+                )  # fmt: skip
+            run_stage(
+                reader.frames(),
+                built.stage,
+                sink=_sink(writer, mask_writer, built),
+                batch=built.batch_size,
+                on_frames=progress.update,
             )
-            # 6. publish
-            os.replace(tmp, config.output)
+            writer.close()
+            if mask_writer is not None:
+                mask_writer.close()
         except BaseException:
-            stop.set()
-            for worker in (producer, consumer):
-                if worker is not None:
-                    worker.join()
-            if writer is not None:
-                writer.abort()
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            for w in (writer, mask_writer):
+                if w is not None:
+                    w.abort()
             raise
-        finally:
-            stop.set()
-
-    seconds = time.perf_counter() - started
-    info_out.path = str(config.output)
-    for u in {id(u): u for u in upscalers}.values():  # face mode may share one upscaler
-        result.warnings.extend(u.stats.warnings)
-    result.warnings.extend(writer.report.warnings)
-    if decode_errors:
-        result.warnings.append(f"{decode_errors} corrupt packet(s) in the input were skipped")
-    report = {
-        "status": "ok",
-        "input": info.summary(),
-        "output": info_out.summary(),
-        "model": loaded.name,
-        "model_sha256": loaded.sha256,
-        "model_params": loaded.params,
-        "scale": config.scale,
-        "device": str(device),
-        "precision": precision if loaded.params else "fp32",
-        "batch_size": upscalers[0].stats.batch_size,
-        "tile": upscalers[0].stats.tile,
-        **stage.report(),
-        **result.data,
-        "codec": writer.report.codec,
-        "container": writer.report.container,
-        "padded": writer.report.padded,
-        "audio": writer.report.audio,
-        "subtitles": writer.report.subtitles,
-        "frames_in": frames_in,
-        "frames_out": frames_out,
-        "decode_errors": decode_errors,
-        "duration_in": round(span_in[1] - span_in[0], 6),
-        "duration_out": round(measured["end"] - measured["start"], 6),
-        "checks": checks,
-        "seconds": round(seconds, 3),
-        "fps": round(frames_out / seconds, 3) if seconds > 0 else None,
-        "warnings": result.warnings,
-    }
+        # 4. Read the written file back once and check it against the input.
+        written = read_back(tmp)
+        checks = check_output(reader, writer, written, config)
+        digest_out = BackgroundDigest(tmp)
+        # 5. Publish: leaving the block renames the temporary file(s) onto the output(s).
+    # 6. Report.
+    report = EnhanceReport(
+        status="ok",
+        input={**info.summary(), "sha256": digest_in.result()},
+        output={**written.info.summary(), "path": str(config.output), "sha256": digest_out.result()},
+        options=resolved_options(config),
+        versions=software_versions(),
+        mode=built.mode,
+        scale=config.scale,
+        device=str(next(iter(built.upscalers.values())).device),
+        models=built.model_uses(),
+        frames_in=reader.frames_decoded,
+        frames_out=written.frames,
+        decode_errors=reader.decode_errors,
+        duration_in=round(reader.span[1] - reader.span[0], 6),
+        duration_out=round(written.duration, 6),
+        checks=checks,
+        encoding={
+            "codec": writer.report.codec,
+            "pix_fmt": writer.report.pix_fmt,
+            "container": writer.report.container,
+            "padded": writer.report.padded,
+            "audio": writer.report.audio,
+            "subtitles": writer.report.subtitles,
+            "options": settings.encoder_options,
+        },
+        faces=built.stage.report() or None,
+        altered_mask=str(config.altered_mask) if config.altered_mask else None,
+        busy_seconds=BusySeconds(
+            decode=round(reader.seconds, 3),
+            model=round(built.model_seconds, 3),
+            face_detection=round(getattr(getattr(built.stage, "stats", None), "detect_seconds", 0.0), 3),
+            encode=round(writer.report.seconds, 3),
+        ),
+        seconds=round(time.perf_counter() - started, 3),
+        warnings=_warnings(built, writer, reader),
+    )
     if config.report:
-        write_report(config.report, report)
+        report.write(config.report)
     return report
 
 
-def write_report(path: Path, report: dict[str, Any]) -> None:
-    """Write the JSON report atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise OutputError(f"cannot write the report {path}: {exc.strerror}") from None
+def _sink(writer, mask_writer, built: BuiltStage):
+    """The encode thread's work per frame: the picture, and its altered-pixel mask when asked for."""
+    if mask_writer is None:
+        return writer.write
+    import numpy as np
+
+    # Mid-grey: the rest of the frame came from a network (frame/background model); black: interpolation.
+    main = built.models.get("frame") or built.models["background"]
+    rest = np.float32(0.5 if main.learned else 0.0)
+
+    def write(frame) -> None:
+        writer.write(frame)
+        h, w = frame.image.shape[:2]
+        weight = frame.altered if frame.altered is not None else np.zeros((h, w), np.float32)
+        level = np.rint(255 * (weight + rest * (1 - weight))).astype(np.uint8)
+        mask_writer.write(frame.with_image(np.repeat(level[:, :, None], 3, axis=2)))
+
+    return write
 
 
-def failure_report(config: EnhanceConfig, exc: BaseException) -> None:
-    """With ``--report``, record a failed run too (batch jobs read it)."""
-    if config.report:
-        from vsr.errors import one_line
-
-        code = exc.exit_code if isinstance(exc, VsrError) else 130
-        write_report(
-            config.report,
-            {
-                "status": "failed",
-                "input": {"path": str(config.input)},
-                "output": {"path": str(config.output)},
-                "error": one_line(exc),
-                "exit_code": code,
-            },
-        )
+def _warnings(built: BuiltStage, writer, reader) -> list[str]:
+    warnings = list(built.warnings)
+    for u in {id(u): u for u in built.upscalers.values()}.values():  # face mode may share one upscaler
+        warnings.extend(u.stats.warnings)
+    warnings.extend(writer.report.warnings)
+    if reader.decode_errors:
+        warnings.append(f"{reader.decode_errors} corrupt packet(s) in the input were skipped")
+    return warnings

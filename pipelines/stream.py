@@ -1,5 +1,9 @@
 """Threads joined by bounded queues: the streaming backbone of ``vsr enhance``.
 
+``run_stage`` is the whole loop: frames from a decode thread, through a stage in
+batches on the calling thread, into an encode thread.  Frames stay whole all the
+way (pixels with their timestamp), so nothing has to be paired again.
+
 A producer thread fills a bounded queue from an iterator (decoding); a consumer
 thread drains one into a function (encoding); the main thread computes in
 between.  A sentinel ends each queue, a shared stop event ends every stage
@@ -13,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 _END = object()
 _POLL = 0.1
@@ -129,3 +133,53 @@ class BackgroundConsumer:
 
     def join(self) -> None:
         self._thread.join()
+
+
+class Stage(Protocol):
+    """Frames in, upscaled frames out: every frame exactly once, in order (a stage may hold some back)."""
+
+    def push(self, frames: list[Any]) -> list[Any]: ...
+    def flush(self) -> list[Any]: ...
+
+
+def run_stage(
+    source: Iterable[Any],
+    stage: Stage,
+    sink: Callable[[Any], None],
+    batch: int,
+    on_frames: Callable[[int], None] | None = None,
+) -> None:
+    """Decode thread -> ``stage`` in batches of ``batch`` (this thread) -> ``sink`` in an encode thread.
+
+    Returns when every frame has reached ``sink``; on any error (or Ctrl-C) both threads are stopped and
+    joined before the error propagates with its type.
+    """
+    stop = threading.Event()
+    depth = 2 * batch + 2
+    producer = BackgroundIterator(source, maxsize=depth, stop=stop, name="decode")
+    consumer = BackgroundConsumer(sink, maxsize=depth, stop=stop, name="encode")
+
+    def emit(frames: list[Any]) -> None:
+        for frame in frames:
+            consumer.put(frame)
+        if on_frames is not None and frames:
+            on_frames(len(frames))
+
+    try:
+        pending: list[Any] = []
+        for frame in producer:
+            pending.append(frame)
+            if len(pending) >= batch:
+                emit(stage.push(pending))
+                pending = []
+        if pending:
+            emit(stage.push(pending))
+        emit(stage.flush())
+        consumer.close()
+    except BaseException:
+        stop.set()
+        producer.join()
+        consumer.join()
+        raise
+    finally:
+        stop.set()

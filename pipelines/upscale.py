@@ -11,46 +11,14 @@ untiled output within rounding.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from vsr.errors import ResourceError, UsageError
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda``/``cuda:N`` must exist."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise UsageError(f"--device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {spec}: no CUDA GPU is available here; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
-    elif device.type != "cpu":
-        raise UsageError(f"--device {spec}: only cpu and cuda devices are supported")
-    return device
-
-
-def resolve_precision(spec: str, device: torch.device) -> str:
-    """``auto`` -> fp16 on CUDA, fp32 on CPU; fp16 on CPU is refused (slow and lossy there)."""
-    if spec not in PRECISIONS:
-        raise UsageError(f"--precision {spec!r}: choose one of {', '.join(PRECISIONS)}")
-    if spec == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    if spec == "fp16" and device.type == "cpu":
-        raise UsageError("--precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
-    if spec == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UsageError("--precision bf16: this GPU does not support bfloat16; use fp16")
-    return spec
+from vsr.errors import ResourceError
+from vsr.pipelines.device import DTYPES as _DTYPES
 
 
 @dataclass
@@ -63,6 +31,7 @@ class UpscalerStats:
     tiled_frames: int = 0
     batch_size: int = 0
     tile: int = 0
+    seconds: float = 0.0  # busy time: host copies, the network, and back
     warnings: list[str] = field(default_factory=list)
 
 
@@ -96,6 +65,7 @@ class Upscaler:
     # -- public ---------------------------------------------------------------------------------------------
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Upscale ``frames``; returns a list of the same length and dtype."""
+        started = time.perf_counter()
         out: list[np.ndarray] = []
         if frames and not self.tile:
             self._auto_tile(frames[0].shape)
@@ -109,6 +79,7 @@ class Upscaler:
                 continue  # retry the same frames with the smaller batch or tiles
             i += len(chunk)
         self.stats.frames += len(frames)
+        self.stats.seconds += time.perf_counter() - started
         return out
 
     # -- internals ------------------------------------------------------------------------------------------

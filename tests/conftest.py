@@ -1,7 +1,9 @@
-"""Shared fixtures: generated videos (PyAV), the CLI as a subprocess, markers for GPU and shared data."""
+"""Shared fixtures: generated videos (PyAV), the CLI in-process or as a subprocess, GPU and shared-data markers."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -47,6 +49,33 @@ def video_factory(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+def invoke(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``vsr ARGS`` in this process (no torch import per call), as ``run_vsr`` would report it.
+
+    The CLI's own entry point runs, so exit codes and the one-line errors are the user's; use
+    ``run_vsr`` where a real process matters (signals, imports, one smoke test per command).
+    """
+    from vsr.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    code = 0
+    try:
+        os.environ.update(env or {})
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return subprocess.CompletedProcess(["vsr", *args], code, out.getvalue(), err.getvalue())
 
 
 def run_vsr(

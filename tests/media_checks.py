@@ -22,7 +22,7 @@ def audio_payloads(path: Path) -> list[list[bytes]]:
         out: dict[int, list[bytes]] = {s.index: [] for s in streams}
         if streams:
             for p in c.demux(*streams):
-                if p.dts is not None and p.size:
+                if p.size:  # not the flush packet (a real packet may lack a dts)
                     out[p.stream.index].append(bytes(p))
         return [out[s.index] for s in streams]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import run_vsr
+from conftest import invoke, run_vsr
 
 SMALL = dict(width=96, height=64, frames=30)
 
@@ -97,7 +97,7 @@ def test_bad_inputs(video_factory, tmp_path, kind, words):
         src.write_bytes(bytes(buf))
     before = src.read_bytes() if src.is_file() else None
     out = work / "out.mp4"
-    proc = run_vsr("enhance", str(src), str(out), "-q")
+    proc = invoke("enhance", str(src), str(out), "-q")
     _assert_clean_failure(proc, 1, words, work, out)
     if before is not None:
         assert src.read_bytes() == before  # the input is never touched
@@ -111,18 +111,18 @@ def test_output_problems(video_factory, tmp_path):
     link = tmp_path / "link.mp4"
     link.symlink_to(src)
     for target in (src, link):
-        proc = run_vsr("enhance", str(src), str(target), "-q", "--overwrite")
+        proc = invoke("enhance", str(src), str(target), "-q", "--overwrite")
         _assert_clean_failure(proc, 1, "is the input", tmp_path)
     # existing output without --overwrite is kept as it was
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
-    proc = run_vsr("enhance", str(src), str(existing), "-q")
+    proc = invoke("enhance", str(src), str(existing), "-q")
     _assert_clean_failure(proc, 1, "--overwrite", tmp_path)
     assert existing.read_bytes() == b"keep me"
     # folders that cannot take the output
-    proc = run_vsr("enhance", str(src), str(tmp_path / "no" / "such" / "out.mp4"), "-q")
+    proc = invoke("enhance", str(src), str(tmp_path / "no" / "such" / "out.mp4"), "-q")
     _assert_clean_failure(proc, 1, "does not exist", tmp_path)
-    proc = run_vsr("enhance", str(src), "/proc/vsr-out.mp4", "-q")
+    proc = invoke("enhance", str(src), "/proc/vsr-out.mp4", "-q")
     _assert_clean_failure(proc, 1, "cannot create files", tmp_path)
     assert src.read_bytes() == original
 
@@ -135,14 +135,14 @@ def test_usage_errors_exit_2(video_factory, tmp_path):
         (["--codec", "libx264", "--report", str(tmp_path / "r.json")], "webm"),
     ]:
         out = tmp_path / ("o.webm" if "webm" in words else "o.mp4")
-        proc = run_vsr("enhance", str(src), str(out), "-q", *args)
+        proc = invoke("enhance", str(src), str(out), "-q", *args)
         assert proc.returncode == 2, proc.stderr
         assert words in proc.stderr
         assert "Traceback" not in proc.stderr
         assert not out.exists()
-    proc = run_vsr("enhance", str(src), str(tmp_path / "o.avi"), "-q")
+    proc = invoke("enhance", str(src), str(tmp_path / "o.avi"), "-q")
     assert proc.returncode == 2 and ".avi" in proc.stderr
-    proc = run_vsr("enhance", str(src), str(tmp_path / "o.mp4"), "-q", "--model", "no-such-model")
+    proc = invoke("enhance", str(src), str(tmp_path / "o.mp4"), "-q", "--model", "no-such-model")
     assert proc.returncode == 1 and "unknown model" in proc.stderr
 
 
@@ -152,7 +152,7 @@ def test_failure_report_written(video_factory, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_text("nope")
     report = tmp_path / "r.json"
-    proc = run_vsr("enhance", str(bad), str(tmp_path / "o.mp4"), "-q", "--report", str(report))
+    proc = invoke("enhance", str(bad), str(tmp_path / "o.mp4"), "-q", "--report", str(report))
     assert proc.returncode == 1
     data = json.loads(report.read_text())
     assert data["status"] == "failed" and data["exit_code"] == 1 and "not a readable video" in data["error"]
@@ -161,7 +161,9 @@ def test_failure_report_written(video_factory, tmp_path):
 def test_file_names_starting_with_dash(video_factory, tmp_path):
     src = tmp_path / "-input.mp4"
     shutil.copy(video_factory("errors.mp4", **SMALL), src)
-    proc = run_vsr("enhance", "-q", "--", "-input.mp4", "-output.mkv", cwd=tmp_path)
+    proc = run_vsr(
+        "enhance", "-q", "--", "-input.mp4", "-output.mkv", cwd=tmp_path
+    )  # the subprocess smoke test
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "-output.mkv").stat().st_size > 0
 
@@ -201,5 +203,5 @@ def test_nvenc_without_nvidia_encoder_fails_cleanly(video_factory, tmp_path):
         pytest.skip("a CUDA machine may have NVENC; this checks the fallback message where there is none")
     src = video_factory("errors.mp4", **SMALL)
     out = tmp_path / "o.mp4"
-    proc = run_vsr("enhance", str(src), str(out), "-q", "--codec", "h264_nvenc", "--mode", "frame")
+    proc = invoke("enhance", str(src), str(out), "-q", "--codec", "h264_nvenc", "--mode", "frame")
     _assert_clean_failure(proc, 1, "use --codec libx264", tmp_path, out)

@@ -115,8 +115,9 @@ def test_snapshot_indices_are_spread_and_unique():
 
 
 def test_rotated_clips_are_compared_upright(video_factory, tmp_path):
+    from vsr.config import CompareConfig
     from vsr.media.probe import probe
-    from vsr.pipelines.compare import CompareConfig, compare
+    from vsr.pipelines.compare import compare
 
     src = video_factory("compare_rot.mp4", width=96, height=64, frames=4, rotation=90)
     out = _enhanced(src, tmp_path / "rot_x2.mp4")

@@ -127,14 +127,14 @@ def test_stage_on_a_real_clip_finds_and_tracks_faces(shared_data):
         size = (reader.info.height * 2, reader.info.width * 2)
         batch = []
         for frame in reader.frames():
-            batch.append(frame.image)
+            batch.append(frame)
             if len(batch) == 5:
                 out += stage.push(batch)
                 batch = []
             if frame.index == 9:
                 break
     out += stage.push(batch) + stage.flush()
-    assert len(out) == 10 and all(f.shape[:2] == size for f in out)
+    assert [f.index for f in out] == list(range(10)) and all(f.image.shape[:2] == size for f in out)
     faces = stage.report()["faces"]
     assert faces["tracks"] == 1 and faces["frames_with_faces"] == 10 and faces["crops"] == 10
     assert faces["mean_face_px"] > 100

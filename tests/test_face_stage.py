@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vsr.config import FaceOptions
+from vsr.media.reader import Frame
 from vsr.models.resample import Interpolation
 from vsr.pipelines.face.detect import Detection
 from vsr.pipelines.face.geometry import FaceBox
@@ -59,6 +60,25 @@ class NearestUpscaler:
         return out
 
 
+def push(stage: FaceStage, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Feed images as frames (pts = index), check they come back whole and in order; return the images."""
+    first = getattr(stage, "fed", 0)
+    stage.fed = first + len(images)
+    out = stage.push([Frame(im, pts=first + i, index=first + i) for i, im in enumerate(images)])
+    return _images(stage, out)
+
+
+def flush(stage: FaceStage) -> list[np.ndarray]:
+    return _images(stage, stage.flush())
+
+
+def _images(stage: FaceStage, frames: list[Frame]) -> list[np.ndarray]:
+    done = getattr(stage, "done", 0)
+    assert [f.pts for f in frames] == list(range(done, done + len(frames)))  # whole, in order
+    stage.done = done + len(frames)
+    return [f.image for f in frames]
+
+
 def _stage(plan, scale=2, det_every=1, face=None, background=None, **options) -> FaceStage:
     opts = FaceOptions(det_every=det_every, min_face=options.pop("min_face", 8), **options)
     return FaceStage(
@@ -85,13 +105,13 @@ def test_every_frame_comes_out_once_in_order_with_a_bounded_buffer(det_every):
     stage = _stage(plan, det_every=det_every)
     out, pushed, largest = [], 0, 0
     for size in [1, 3, 7, 2, 5, 1, 1, 9, 4, 6, 8, 3] * 2:
-        out += stage.push([_tagged(pushed + k) for k in range(size)])
+        out += push(stage, [_tagged(pushed + k) for k in range(size)])
         pushed += size
         largest = max(largest, size)
         assert stage.buffered <= stage.lookahead + largest
         assert len(out) == pushed - stage.buffered
-    out += stage.flush()
-    assert stage.flush() == []
+    out += flush(stage)
+    assert flush(stage) == []
     assert len(out) == pushed
     # Decode the tag from a corner no face crop reaches.
     assert [int(f[-1, -1, 0]) + 256 * int(f[-1, -1, 1]) for f in out] == list(range(pushed))
@@ -102,7 +122,7 @@ def test_every_frame_comes_out_once_in_order_with_a_bounded_buffer(det_every):
 def test_frames_without_faces_are_the_background_upscale():
     stage = _stage(lambda t: [], face=NearestUpscaler(2, texture=40))
     frames = [_tagged(i) for i in range(5)]
-    out = stage.push(frames) + stage.flush()
+    out = push(stage, frames) + flush(stage)
     for lr, hr in zip(frames, out, strict=True):
         np.testing.assert_array_equal(hr, np.repeat(np.repeat(lr, 2, 0), 2, 1))
     assert stage.report()["faces"]["frames_with_faces"] == 0
@@ -115,7 +135,7 @@ def test_many_faces_in_a_frame_are_batched_and_pasted_where_tracked():
     rng = np.random.default_rng(0)
     base = np.full((100, 124, 3), 120, dtype=np.uint8)
     frames = [np.clip(base + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(8)]
-    out = stage.push(frames[:4]) + stage.push(frames[4:]) + stage.flush()
+    out = push(stage, frames[:4]) + push(stage, frames[4:]) + flush(stage)
     assert len(out) == 8
     report = stage.report()["faces"]
     assert report["crops"] == 20 * 5 and report["tracks"] == 20 and report["frames_with_faces"] == 5
@@ -140,7 +160,7 @@ def test_identity_face_model_reproduces_the_background_upscale():
     yy, xx = np.mgrid[0:48, 0:80]
     smooth = np.stack([100 + 60 * np.sin(xx / 7), 120 + 50 * np.cos(yy / 5), 90 + xx], -1)
     frames = [np.clip(smooth + rng.normal(0, 8, smooth.shape), 0, 255).astype(np.uint8) for _ in range(4)]
-    out = stage.push(frames) + stage.flush()
+    out = push(stage, frames) + flush(stage)
     expected = bicubic()(frames)
     assert stage.report()["faces"]["crops"] == 12
     for a, b in zip(out, expected, strict=True):
@@ -150,14 +170,14 @@ def test_identity_face_model_reproduces_the_background_upscale():
 def test_small_faces_are_left_alone_and_uint16_is_kept():
     stage = _stage(lambda t: [(20, 20, 6), (40, 20, 16)], face=NearestUpscaler(2, texture=40), min_face=10)
     frames = [(np.full((40, 60, 3), 30000, dtype=np.uint16)) for _ in range(3)]
-    out = stage.push(frames) + stage.flush()
+    out = push(stage, frames) + flush(stage)
     assert out[0].dtype == np.uint16
     assert stage.report()["faces"]["crops"] == 3 and stage.report()["faces"]["mean_face_px"] == 16
 
 
 def test_draw_boxes_overlays_the_tracked_boxes():
     stage = _stage(lambda t: [(28, 20, 20)], draw_boxes=True)
-    out = stage.push([_tagged(0, 40, 56) for _ in range(3)]) + stage.flush()
+    out = push(stage, [_tagged(0, 40, 56) for _ in range(3)]) + flush(stage)
     green = (out[1][..., 1] == 255) & (out[1][..., 0] == 0)
     assert green[2 * 10 : 2 * 30, 2 * 18].any()  # left edge of the box (x0 = 18 in LR)
     assert not green[:, :10].any()
@@ -165,10 +185,10 @@ def test_draw_boxes_overlays_the_tracked_boxes():
 
 def test_report_names_the_detector_and_counts():
     stage = _stage(lambda t: [(28, 20, 20)], det_every=2)
-    stage.push([_tagged(i) for i in range(6)])
-    stage.flush()
+    push(stage, [_tagged(i) for i in range(6)])
+    flush(stage)
     report = stage.report()
-    assert report["mode"] == "face" and report["detector"] == "stub"
+    assert report["detector"] == "stub"
     assert set(report["faces"]) >= {"frames_with_faces", "tracks", "crops", "mean_face_px"}
     assert report["faces"]["frames_with_faces"] == 6 and report["faces"]["tracks"] == 1
     assert report["faces"]["detector_runs"] == 3
@@ -184,5 +204,5 @@ def test_fixed_face_size_models_get_resized_crops():
         detector=StubDetector(lambda t: [(28, 20, 22)]),
         face_size=32,
     )
-    out = stage.push([_tagged(0) for _ in range(3)]) + stage.flush()
+    out = push(stage, [_tagged(0) for _ in range(3)]) + flush(stage)
     assert len(out) == 3 and all(shape[:2] == (32, 32) for shape in face_up.shapes)

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import imageio_ffmpeg
-from conftest import run_vsr
+from conftest import invoke
 
 from vsr.media.probe import probe
 
@@ -45,7 +45,7 @@ def test_subtitles_copied_into_mkv_and_dropped_with_warning_for_mp4(video_factor
     assert [s["codec"] for s in probe(src).subtitle_streams] == ["srt"]
     for ext, kept in ((".mkv", True), (".mp4", False)):
         out, report = tmp_path / f"out{ext}", tmp_path / f"r{ext}.json"
-        proc = run_vsr("enhance", str(src), str(out), "-q", "--report", str(report))
+        proc = invoke("enhance", str(src), str(out), "-q", "--report", str(report))
         assert proc.returncode == 0, proc.stderr
         data = json.loads(report.read_text())
         assert len(probe(out).subtitle_streams) == (1 if kept else 0)
@@ -76,9 +76,9 @@ def test_cover_art_is_not_the_video(video_factory, tmp_path):
     with_cover = with_cover_art(tmp_path / "with_cover.mp4", "1")
     assert probe(with_cover).width == 64
     out = tmp_path / "out.mp4"
-    proc = run_vsr("enhance", str(with_cover), str(out), "-q", "--mode", "frame")
+    proc = invoke("enhance", str(with_cover), str(out), "-q", "--mode", "frame")
     assert proc.returncode == 0, proc.stderr
     assert probe(out).width == 128 and len(video_pts_seconds(out)) == 24
     song = with_cover_art(tmp_path / "song.m4a", "1:a")
-    proc = run_vsr("enhance", str(song), str(tmp_path / "o.mp4"), "-q")
+    proc = invoke("enhance", str(song), str(tmp_path / "o.mp4"), "-q")
     assert proc.returncode == 1 and "audio-only" in proc.stderr

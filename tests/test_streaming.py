@@ -15,19 +15,28 @@ _RUN_AND_MEASURE = """
 import resource, sys
 from pathlib import Path
 from vsr.config import EnhanceConfig
-from vsr.pipelines.enhance import enhance
+from vsr.pipelines.enhance import build_stage, enhance
+config = EnhanceConfig(input=Path(sys.argv[1]), output=Path(sys.argv[2]), model="bicubic", mode="frame",
+                       quiet=True, batch_size=2)
+built = build_stage(config)
 {leak}
-r = enhance(EnhanceConfig(input=Path(sys.argv[1]), output=Path(sys.argv[2]), model="bicubic", mode="frame",
-                          quiet=True, batch_size=2))
-print(r["frames_out"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+r = enhance(config, stage=built)
+print(r.frames_out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
-# Keeps every decoded frame alive: what the test must catch.
+# A stage that keeps every frame it is given alive: what the test must catch.
 LEAK = """
-import vsr.pipelines.enhance as e
-kept = []
-push = e.FrameStage.push
-e.FrameStage.push = lambda self, images: (kept.extend(images), push(self, images))[1]
+class Keeping:
+    def __init__(self, inner):
+        self.inner, self.kept = inner, []
+    def push(self, frames):
+        self.kept.extend(frames)
+        return self.inner.push(frames)
+    def flush(self):
+        return self.inner.flush()
+    def report(self):
+        return {}
+built.stage = Keeping(built.stage)
 """
 
 

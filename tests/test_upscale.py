@@ -8,7 +8,8 @@ import torch
 
 from vsr.errors import UsageError
 from vsr.models.srresnet import SRResNet
-from vsr.pipelines.upscale import Upscaler, resolve_device, resolve_precision
+from vsr.pipelines.device import resolve_device, resolve_precision
+from vsr.pipelines.upscale import Upscaler
 
 
 def _random_srresnet(scale: int = 2) -> SRResNet:
@@ -94,6 +95,10 @@ def test_device_and_precision_resolution():
         resolve_precision("fp16", cpu)
     with pytest.raises(UsageError):
         resolve_device("tpu")
+    # training keeps fp32 on the CPU, and names the key the value came from
+    assert resolve_precision("auto", cpu, purpose="train") == "fp32"
+    with pytest.raises(UsageError, match="train.precision bf16 needs a CUDA"):
+        resolve_precision("bf16", cpu, purpose="train", flag="train.precision")
     if not torch.cuda.is_available():
         with pytest.raises(UsageError, match="no CUDA"):
             resolve_device("cuda")

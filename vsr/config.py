@@ -7,15 +7,17 @@ without touching files or devices, with messages that name the flag.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vsr.errors import ConfigError
+from vsr.errors import ConfigError, OutputError
 
 SCALES = (2, 4)
 CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "h264_nvenc", "hevc_nvenc")
 MODES = ("auto", "face", "frame")
 BACKGROUNDS = ("model", "lanczos", "bicubic")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+LAYOUTS = ("side", "split")
 
 
 @dataclass
@@ -34,7 +36,10 @@ class FaceOptions:
 
 @dataclass
 class EnhanceConfig:
-    """Everything ``vsr enhance`` needs; the CLI builds it, ``pipelines.enhance.enhance`` runs it."""
+    """Everything ``vsr enhance`` needs; the CLI builds it, ``pipelines.enhance.enhance`` runs it.
+
+    The defaults are the CLI's: a library caller gets what ``vsr enhance IN OUT`` does.
+    """
 
     input: Path
     output: Path
@@ -44,12 +49,16 @@ class EnhanceConfig:
     precision: str = "auto"
     batch_size: int | None = None  # None = auto
     tile: int = 0
-    codec: str = "libx264"
-    crf: int | None = None
+    codec: str | None = None  # None = libx264, or VP9 for .webm
+    crf: int | None = None  # None = the codec's default; the range is checked per codec
     preset: str | None = None
     pix_fmt: str | None = None  # None = keep the input's depth/chroma where the encoder allows
+    encoder_options: dict[str, str] = field(default_factory=dict)  # --encoder-opt KEY=VALUE
     audio: bool = True
+    start: float = 0.0  # --start: seconds into the input (a piece, for trying settings)
+    duration: float | None = None  # --duration: seconds from --start; None = to the end
     report: Path | None = None
+    altered_mask: Path | None = None  # --altered-mask: a grey video of where networks made the pixels
     overwrite: bool = False
     quiet: bool = False
     verbose: int = 0
@@ -65,8 +74,12 @@ class EnhanceConfig:
             raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {self.batch_size}")
         if self.tile < 0 or 0 < self.tile < 16:
             raise ConfigError(f"--tile must be 0 (off) or at least 16 pixels, got {self.tile}")
-        if self.crf is not None and not 0 <= self.crf <= 63:
-            raise ConfigError(f"--crf must be between 0 and 63, got {self.crf}")
+        if self.start < 0:
+            raise ConfigError(f"--start must be 0 or more seconds, got {self.start}")
+        if self.duration is not None and self.duration <= 0:
+            raise ConfigError(f"--duration must be more than 0 seconds, got {self.duration}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.face.background not in BACKGROUNDS:
@@ -83,6 +96,32 @@ class EnhanceConfig:
             raise ConfigError(f"--det-threshold must be between 0 and 1, got {self.face.det_threshold}")
         return self
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+@dataclass
+class CompareConfig:
+    """Options of ``vsr compare``."""
+
+    input: Path
+    output: Path
+    result: Path
+    layout: str = "side"
+    snapshots: int = 0
+    snapshot_dir: Path | None = None
+    max_width: int = 3840  # the composite is scaled down to at most this width (0 = never)
+    crf: int | None = None
+    overwrite: bool = False
+
+    def validate(self) -> CompareConfig:
+        """Raise ``UsageError`` naming the flag for values that cannot work."""
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"--layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.snapshots < 0:
+            raise ConfigError(f"--snapshots must be 0 or more, got {self.snapshots}")
+        if self.max_width < 0 or 0 < self.max_width < 64:
+            raise ConfigError(f"--max-width must be 0 (no limit) or at least 64, got {self.max_width}")
+        paths = {p.resolve() for p in (self.input, self.output)}
+        if self.result.resolve() in paths:
+            raise OutputError("RESULT must differ from INPUT and OUTPUT")
+        if self.result.exists() and not self.overwrite:
+            raise OutputError(f"{self.result} exists; pass --overwrite to replace it")
+        return self

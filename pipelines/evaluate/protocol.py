@@ -81,7 +81,8 @@ class MethodSet:
         self, model: str | None, scale: int, device: str, precision: str, batch_size: int | None
     ) -> None:
         from vsr.models.registry import DEFAULT_MODEL, load_model_from
-        from vsr.pipelines.upscale import Upscaler, resolve_device, resolve_precision
+        from vsr.pipelines.device import resolve_device, resolve_precision
+        from vsr.pipelines.upscale import Upscaler
 
         if scale < 2:
             raise UsageError(f"--scale must be at least 2, got {scale}")

@@ -154,6 +154,20 @@ def match_low_frequencies(face: np.ndarray, background: np.ndarray, sigma: float
     return face + low.reshape(face.shape)
 
 
+def _overlap(shape: tuple[int, ...], x0: int, y0: int, side: int):
+    """(canvas slices, patch slices) where a side x side patch at (x0, y0) lies on a canvas; None if outside."""
+    h, w = shape[:2]
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x0 + side, w), min(y0 + side, h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    fx0, fy0 = cx0 - x0, cy0 - y0
+    return (
+        (slice(cy0, cy1), slice(cx0, cx1)),
+        (slice(fy0, fy0 + cy1 - cy0), slice(fx0, fx0 + cx1 - cx0)),
+    )
+
+
 def paste_back(
     canvas: np.ndarray, face: np.ndarray, x0: int, y0: int, mask: np.ndarray, alpha: float = 1.0
 ) -> None:
@@ -161,18 +175,26 @@ def paste_back(
 
     Parts outside the canvas are dropped; the result is rounded and clipped to the canvas dtype.
     """
-    h, w = canvas.shape[:2]
-    side = face.shape[0]
-    cx0, cy0 = max(x0, 0), max(y0, 0)
-    cx1, cy1 = min(x0 + side, w), min(y0 + side, h)
-    if cx1 <= cx0 or cy1 <= cy0:
+    where = _overlap(canvas.shape, x0, y0, face.shape[0])
+    if where is None:
         return
-    fx0, fy0 = cx0 - x0, cy0 - y0
-    m = mask[fy0 : fy0 + cy1 - cy0, fx0 : fx0 + cx1 - cx0, None] * np.float32(alpha)
-    region = canvas[cy0:cy1, cx0:cx1].astype(np.float32)
-    src = face[fy0 : fy0 + cy1 - cy0, fx0 : fx0 + cx1 - cx0].astype(np.float32)
+    on_canvas, on_face = where
+    m = mask[on_face][..., None] * np.float32(alpha)
+    region = canvas[on_canvas].astype(np.float32)
+    src = face[on_face].astype(np.float32)
     peak = np.iinfo(canvas.dtype).max if canvas.dtype.kind in "ui" else None
     blended = region + m * (src - region)
     if peak is not None:
         blended = np.clip(np.rint(blended), 0, peak)
-    canvas[cy0:cy1, cx0:cx1] = blended.astype(canvas.dtype)
+    canvas[on_canvas] = blended.astype(canvas.dtype)
+
+
+def paste_weight(weight: np.ndarray, x0: int, y0: int, mask: np.ndarray, alpha: float = 1.0) -> None:
+    """Record in ``weight`` (H x W float, in place) the share of each pixel that ``paste_back`` with the
+    same arguments replaced: faces pasted one over another compose as ``w + m (1 - w)``."""
+    where = _overlap(weight.shape, x0, y0, mask.shape[0])
+    if where is None:
+        return
+    on_canvas, on_mask = where
+    region = weight[on_canvas]
+    region += mask[on_mask] * np.float32(alpha) * (1 - region)

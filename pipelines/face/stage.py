@@ -1,8 +1,10 @@
 """Face mode as a streaming stage: detect, track, super-resolve faces, paste them into the upscaled frame.
 
-The enhance pipeline pushes low-resolution RGB frames in order and pairs what
-comes out with timestamps by order, so the stage returns every frame exactly
-once, in order.  It holds frames back only as long as the tracker needs to
+The enhance pipeline pushes low-resolution frames (``vsr.media.reader.Frame``:
+pixels with their timestamp) in order, and the stage returns every frame exactly
+once, in order, whole: the upscaled pixels replace the low-resolution ones and,
+when asked (``--altered-mask``), ``Frame.altered`` says where the face model's
+pixels went.  It holds frames back only as long as the tracker needs to
 look ahead (``FaceTracker.lookahead``, a few frames: enough to smooth the
 boxes, bridge a missed detection and know whether a face is leaving); memory
 does not grow with the stream.
@@ -21,6 +23,8 @@ For each frame that is ready:
 
 from __future__ import annotations
 
+import time
+import typing
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,8 +42,12 @@ from vsr.pipelines.face.geometry import (
     feather_mask,
     match_low_frequencies,
     paste_back,
+    paste_weight,
 )
 from vsr.pipelines.face.track import FaceTracker, Observation, TrackedFace
+
+if typing.TYPE_CHECKING:
+    from vsr.media.reader import Frame
 
 _MAX_PAD = 16  # LR context pixels around a crop for the model's receptive field, trimmed afterwards
 _BOX_COLOUR = (0, 255, 0)
@@ -55,6 +63,7 @@ class FaceStats:
     face_px_sum: float = 0.0
     detections: int = 0
     detector_runs: int = 0
+    detect_seconds: float = 0.0
 
 
 @dataclass
@@ -71,7 +80,8 @@ class FaceStage:
     ``detector`` overrides ``options.detector`` (any callable image -> list of ``Detection``; tests
     pass stubs).  ``face_size`` is the side a face model with a fixed input wants its crops resized
     to (default: the face module's ``face_size`` attribute if it has one, else crops keep their
-    native resolution, which suits fully convolutional models best).
+    native resolution, which suits fully convolutional models best).  With ``altered`` every frame
+    that comes out carries the face model's paste-back weight (``Frame.altered``).
     """
 
     def __init__(
@@ -82,6 +92,7 @@ class FaceStage:
         background_upscaler: Callable[[list[np.ndarray]], list[np.ndarray]],
         detector: Callable[[np.ndarray], list[Detection]] | None = None,
         face_size: int | None = None,
+        altered: bool = False,
     ) -> None:
         self.options = options
         self.scale = scale
@@ -97,7 +108,9 @@ class FaceStage:
         self.face_size = face_size if face_size is not None else getattr(module, "face_size", None)
         overlap = int(getattr(face_upscaler, "overlap", 4))
         self.pad = max(2, min(overlap, _MAX_PAD))
-        self._pending: deque[np.ndarray] = deque()
+        self.altered = altered
+        self._pending: deque[Frame] = deque()
+        self._tracks: dict[int, list[list[int]]] = {}  # track id -> [frame index, x0, y0, x1, y1] per frame
         self._next_in = 0
         self._next_out = 0
         self._flushed = False
@@ -115,17 +128,17 @@ class FaceStage:
         """Frames pushed but not yet returned."""
         return len(self._pending)
 
-    def push(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Take LR RGB frames; return the finished HR frames that no longer need look-ahead (maybe none)."""
+    def push(self, frames: list[Frame]) -> list[Frame]:
+        """Take LR frames; return the finished HR frames that no longer need look-ahead (maybe none)."""
         if self._flushed:
             raise RuntimeError("FaceStage.push after flush")
-        for image in images:
-            self._observe(image)
+        for frame in frames:
+            self._observe(frame)
         # Frame t is final once detections up to t + lookahead are in: the buffer never holds more than
-        # lookahead + len(images) frames, and the upscalers see the whole ready run as one batch.
+        # lookahead + len(frames) frames, and the upscalers see the whole ready run as one batch.
         return self._finish(self._next_in - self.lookahead - self._next_out)
 
-    def flush(self) -> list[np.ndarray]:
+    def flush(self) -> list[Frame]:
         """End of stream: return every frame still held."""
         if self._flushed:
             return []
@@ -137,7 +150,6 @@ class FaceStage:
         """What face mode found, for the run report."""
         s = self.stats
         return {
-            "mode": "face",
             "detector": getattr(self.detector, "name", type(self.detector).__name__),
             "det_every": self.options.det_every,
             "lookahead": self.lookahead,
@@ -149,27 +161,34 @@ class FaceStage:
                 "detections": s.detections,
                 "detector_runs": s.detector_runs,
             },
+            "face_tracks": [
+                {"id": tid, "first_frame": boxes[0][0], "last_frame": boxes[-1][0], "boxes": boxes}
+                for tid, boxes in sorted(self._tracks.items())
+            ],
         }
 
     # -- steps ----------------------------------------------------------------------------------------------
-    def _observe(self, image: np.ndarray) -> None:
+    def _observe(self, frame: Frame) -> None:
         index = self._next_in
         if index % self.options.det_every == 0:
-            detections = self.detector(image)
+            started = time.perf_counter()
+            detections = self.detector(frame.image)
+            self.stats.detect_seconds += time.perf_counter() - started
             self.stats.detector_runs += 1
             self.stats.detections += len(detections)
             obs = [
                 Observation(box=self._face_box(d), score=d.score, landmarks=d.landmarks) for d in detections
             ]
             self.tracker.update(index, obs)
-        self._pending.append(image)
+        self._pending.append(frame)
         self._next_in += 1
         self.max_buffered = max(self.max_buffered, len(self._pending))
 
-    def _finish(self, count: int) -> list[np.ndarray]:
+    def _finish(self, count: int) -> list[Frame]:
         if count <= 0:
             return []
-        lr = [self._pending.popleft() for _ in range(count)]
+        frames = [self._pending.popleft() for _ in range(count)]
+        lr = [f.image for f in frames]
         first = self._next_out
         self._next_out += count
         # 1. Backgrounds, batched over frames.
@@ -185,8 +204,11 @@ class FaceStage:
         upscaled = self._upscale_crops(crops)
         # 3. Colour-match every crop against the untouched background first, then paste.
         blends = [self._prepared(crop, sr, hr[crop.frame]) for crop, sr in zip(crops, upscaled, strict=True)]
+        weights = [np.zeros(im.shape[:2], np.float32) for im in hr] if self.altered else None
         for crop, (face_hr, mask, x0, y0) in zip(crops, blends, strict=True):
             paste_back(hr[crop.frame], face_hr, x0, y0, mask, crop.face.alpha)
+            if weights is not None:
+                paste_weight(weights[crop.frame], x0, y0, mask, crop.face.alpha)
         # 4. Overlay and bookkeeping.
         for j in range(count):
             if self.options.draw_boxes and faces[j]:
@@ -196,8 +218,14 @@ class FaceStage:
         for crop in crops:
             self.stats.crops += 1
             self.stats.face_px_sum += crop.face.box.side
+            self._tracks.setdefault(crop.face.track_id, []).append(
+                [frames[crop.frame].index, *crop.face.box.bounds()]
+            )
         self.tracker.prune(self._next_out)
-        return hr
+        return [
+            f.with_image(image, weights[j] if weights is not None else None)
+            for j, (f, image) in enumerate(zip(frames, hr, strict=True))
+        ]
 
     def _faces_to_enhance(self, t: int) -> list[TrackedFace]:
         return [f for f in self.tracker.faces_at(t) if f.box.side >= self.options.min_face and f.alpha > 0]

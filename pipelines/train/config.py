@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vsr.config import PRECISIONS
 from vsr.errors import ConfigError
 
 DATA_KINDS = ("chokepoint", "images", "videos")
 STAGES = ("psnr", "gan")
 DOWNSCALE_KERNELS = ("cubic", "linear", "area")
 OCCLUSIONS = ("half", "eyes", "block")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def _f(default: Any, doc: str, flag: str | None = None, factory: bool = False) -> Any:

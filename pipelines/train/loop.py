@@ -70,32 +70,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def resolve_device(name: str, precision: str) -> tuple[torch.device, torch.dtype | None]:
-    """(device, autocast dtype or None) for ``--device`` and ``--precision``."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(
-            f"{key_label('device')} {name!r} is not a device (auto, cpu, cuda, cuda:N)"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"{key_label('device')} {name}: CUDA is not available on this machine; use --device cpu"
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(
-            f"{key_label('device')} {name}: this machine has {torch.cuda.device_count()} GPU(s)"
-        )
-    if device.type != "cuda":
-        if precision in ("bf16", "fp16"):
-            raise ConfigError(
-                f"{key_label('precision')} {precision} needs a CUDA device; use fp32 on {device}"
-            )
-        return device, None
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return device, {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    """(device, autocast dtype or None) for ``--device`` and ``--precision``, by the shared training policy."""
+    from vsr.pipelines.device import DTYPES, resolve_precision
+    from vsr.pipelines.device import resolve_device as device_for
+
+    device = device_for(name, flag=key_label("device"))
+    precision = resolve_precision(precision, device, purpose="train", flag=key_label("precision"))
+    return device, None if precision == "fp32" else DTYPES[precision]
 
 
 def _load_init(path: Path, cfg: TrainConfig) -> dict[str, torch.Tensor]:

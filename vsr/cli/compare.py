@@ -65,7 +65,7 @@ def compare(
     The left ("Lanczos") side is INPUT upscaled to OUTPUT's size with Lanczos; the right side is OUTPUT.
     RESULT keeps OUTPUT's timing and audio.
     """
-    from vsr.pipelines.compare import CompareConfig
+    from vsr.config import CompareConfig
     from vsr.pipelines.compare import compare as run
 
     config = CompareConfig(

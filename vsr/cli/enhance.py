@@ -47,7 +47,18 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
 @option(
     "--pix-fmt", default=None, help="Output pixel format. [default: keep the input's bit depth and chroma]"
 )
+@option(
+    "--encoder-opt",
+    "encoder_opt",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Raw encoder option for experts, repeatable (e.g. tune=grain); checked against the encoder's options.",
+)
 @option("--no-audio", is_flag=True, help="Drop audio instead of copying it.")
+@option("--start", type=float, default=0.0, help="Start this many seconds into INPUT (output starts at 0).")
+@option(
+    "--duration", type=float, default=None, help="Enhance only this many seconds (audio is cut to match)."
+)
 @option(
     "--mode",
     type=click.Choice(MODES),
@@ -96,6 +107,13 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
     default=None,
     help="Write a JSON report here.",
 )
+@option(
+    "--altered-mask",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write a grey video, frame-aligned with OUTPUT: white where the face model made the pixels, "
+    "mid-grey where the frame/background network did, black where interpolation did.",
+)
 @option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @option("--quiet", "-q", is_flag=True, help="No progress output.")
 @option("-v", "--verbose", count=True, help="More detail (repeat for more).")
@@ -112,7 +130,10 @@ def enhance(
     crf,
     preset,
     pix_fmt,
+    encoder_opt,
     no_audio,
+    start,
+    duration,
     mode,
     background,
     face_model,
@@ -124,6 +145,7 @@ def enhance(
     draw_boxes,
     ffmpeg_bin,
     report,
+    altered_mask,
     overwrite,
     quiet,
     verbose,
@@ -133,8 +155,9 @@ def enhance(
     Every frame keeps its timestamp; audio and subtitles are copied; rotation and colour tags are kept.
     OUTPUT is written to a temporary file and renamed only when everything succeeded.
     """
+    from vsr.media.writer import parse_encoder_options
     from vsr.pipelines.enhance import enhance as run
-    from vsr.pipelines.enhance import failure_report
+    from vsr.pipelines.enhance_report import failure_report
 
     config = EnhanceConfig(
         input=input,
@@ -149,8 +172,12 @@ def enhance(
         crf=crf,
         preset=preset,
         pix_fmt=pix_fmt,
+        encoder_options=parse_encoder_options(encoder_opt),
         audio=not no_audio,
+        start=start,
+        duration=duration,
         report=report,
+        altered_mask=altered_mask,
         overwrite=overwrite,
         quiet=quiet,
         verbose=verbose,
@@ -176,14 +203,29 @@ def enhance(
         failure_report(config, exc)
         raise
     if not quiet:
-        warn = f", {len(result['warnings'])} warning(s)" if result["warnings"] else ""
+        print_summary(result, output)
+    sys.stdout.flush()
+
+
+def print_summary(result, output: Path) -> None:
+    """The closing lines on stderr: what ran (mode and every model), the speed, each warning, licence notes."""
+    click.echo(
+        f"vsr: {result.frames_out} frames {result.input['width']}x{result.input['height']} -> "
+        f"{result.output['width']}x{result.output['height']} in {result.model_summary()} on {result.device}, "
+        f"{result.seconds:.1f}s ({result.fps or 0:.2f} fps) -> {output}",
+        err=True,
+    )
+    for w in result.warnings:
+        click.echo(f"vsr: warning: {w}", err=True)
+    if result.non_commercial:
+        names = ", ".join(m.name for m in result.models if m.non_commercial)
         click.echo(
-            f"vsr: {result['frames_out']} frames {result['input']['width']}x{result['input']['height']} -> "
-            f"{result['output']['width']}x{result['output']['height']} ({result['model']}, {result['device']}) "
-            f"in {result['seconds']:.1f}s, {result['fps']:.2f} fps -> {output}{warn}",
+            f"vsr: note: the weights used ({names}) are licensed for non-commercial use only; see 'vsr models'",
             err=True,
         )
-        if verbose:
-            for w in result["warnings"]:
-                click.echo(f"vsr: warning: {w}", err=True)
-    sys.stdout.flush()
+    if result.generative:
+        click.echo(
+            "vsr: note: a generative face restorer was used: it invents facial detail, so the output "
+            "must not be used to identify people",
+            err=True,
+        )

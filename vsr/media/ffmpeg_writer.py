@@ -17,8 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from vsr.errors import EncodeError, UsageError
-from vsr.media.probe import open_input
-from vsr.media.writer import DEFAULT_CRF, VideoWriter, _codec_options, plan_side_streams
+from vsr.media.probe import UNSPECIFIED, open_input
+from vsr.media.writer import VideoWriter, _codec_options, plan_side_streams
 
 
 def find_ffmpeg(spec: str) -> str:
@@ -32,20 +32,22 @@ def find_ffmpeg(spec: str) -> str:
 class FfmpegWriter(VideoWriter):
     """A ``VideoWriter`` whose encoder and muxer are an ffmpeg process."""
 
-    def __init__(self, *args, ffmpeg_bin: str, **kwargs) -> None:
-        self._ffmpeg = find_ffmpeg(ffmpeg_bin)
+    def __init__(self, path, fmt, source, width, height, settings, time_base, rotation=0, side_source=None):
+        self._ffmpeg = find_ffmpeg(settings.ffmpeg_bin)
         self._proc = None
         self._stderr = tempfile.TemporaryFile()
-        super().__init__(*args, **kwargs)
+        super().__init__(path, fmt, source, width, height, settings, time_base, rotation, side_source)
 
     def _side_plan(self) -> list[tuple[int, str, str | None]]:
         """The shared copy/re-encode/drop plan for the input's audio and subtitles (ffmpeg carries them out),
         as (stream index, type, encoder or None) read before the probe container is closed."""
         import av
 
+        if self.side_source is None:
+            return []
         with av.open(os.devnull, "w", format=self._fmt) as probe:
             supported = probe.supported_codecs
-        src = open_input(Path(self.source.path))
+        src = open_input(Path(self.side_source))
         try:
             plan = plan_side_streams(src, self._fmt, supported, self.settings.audio, self.report)
             return [(s.index, s.type, target) for s, target in plan]
@@ -58,15 +60,16 @@ class FfmpegWriter(VideoWriter):
         self._fmt = fmt
         plan = self._side_plan()
         settings = self.settings
-        crf = settings.crf if settings.crf is not None else DEFAULT_CRF.get(settings.codec, 20)
         in_opts = {"format": "nut"}
-        if self.source.rotation:
+        if self.rotation:
             # Keep the display matrix as metadata, as the PyAV path does; never turn the pixels.
-            in_opts["display_rotation"] = str(self.source.rotation)
+            in_opts["display_rotation"] = str(self.rotation)
             in_opts["noautorotate"] = None
         video = ffmpeg.input("pipe:0", **in_opts)
-        src = ffmpeg.input(f"file:{Path(self.source.path).resolve()}")
-        streams = [video["v:0"]] + [src[str(index)] for index, _, _ in plan]  # -map 1:INDEX, in source order
+        streams = [video["v:0"]]
+        if plan:
+            src = ffmpeg.input(f"file:{Path(self.side_source).resolve()}")
+            streams += [src[str(index)] for index, _, _ in plan]  # -map 1:INDEX, in source order
         out_opts = {
             "format": fmt,
             "vcodec": settings.codec,
@@ -75,11 +78,12 @@ class FfmpegWriter(VideoWriter):
             "enc_time_base": "demux",
             "color_range": "pc" if self.range == "JPEG" else "tv",
             "colorspace": str(self.tag),
-            **_codec_options(settings.codec, crf, settings.preset),
+            **_codec_options(settings.codec, settings.quality, settings.preset),
+            **settings.encoder_options,
         }
-        if self.source.color_primaries != 2:
+        if self.source.color_primaries != UNSPECIFIED:
             out_opts["color_primaries"] = str(self.source.color_primaries)
-        if self.source.color_trc != 2:
+        if self.source.color_trc != UNSPECIFIED:
             out_opts["color_trc"] = str(self.source.color_trc)
         audio = [target or "copy" for _, kind, target in plan if kind == "audio"]
         for i, codec in enumerate(audio):
@@ -112,9 +116,9 @@ class FfmpegWriter(VideoWriter):
         lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
         return lines[-1] if lines else "no message"
 
-    def write(self, image, pts, time_base) -> None:
+    def write(self, frame) -> None:
         try:
-            super().write(image, pts, time_base)
+            super().write(frame)
         except (BrokenPipeError, OSError, EncodeError):
             raise EncodeError(f"ffmpeg stopped: {self._ffmpeg_error()}") from None
 

@@ -65,6 +65,13 @@ class VideoInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def frames_estimate(self) -> int | None:
+        """The stated frame count, else duration x rate (containers such as Matroska state no count)."""
+        if self.frames:
+            return self.frames
+        return round(self.duration * self.fps) if self.duration and self.fps else None
+
     def summary(self) -> dict[str, Any]:
         """The short form the enhance report uses for input and output."""
         return {
@@ -204,6 +211,61 @@ def describe(container, path: Path, first_frame=None) -> VideoInfo:
         audio_streams=audio,
         subtitle_streams=subtitles,
     )
+
+
+@dataclass
+class WrittenVideo:
+    """A written file as read back in one pass: its description, and its video packets' count and time span."""
+
+    info: VideoInfo
+    frames: int
+    start: float  # the first frame's time
+    last_start: float  # the last frame's time
+    end: float  # the last frame's time plus its duration
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def read_back(path: Path | str) -> WrittenVideo:
+    """Open a written file once: count its video packets and their span, and describe it from its first frame."""
+    import av
+
+    path = Path(path)
+    container = open_input(path)
+    try:
+        stream = main_video_stream(container)
+        count, first, last, end, first_frame = 0, None, None, None, None
+        for pkt in container.demux(stream):
+            if first_frame is None:  # decode only until the first frame comes out (after the codec's delay)
+                try:
+                    first_frame = next(iter(pkt.decode()), None)
+                except av.error.FFmpegError:
+                    pass
+            if pkt.pts is None:
+                continue  # the demuxer's flush packet
+            count += 1
+            t0 = float(pkt.pts * pkt.time_base)
+            t1 = t0 + float((pkt.duration or 0) * pkt.time_base)
+            first = t0 if first is None else min(first, t0)
+            last = t0 if last is None else max(last, t0)
+            end = t1 if end is None else max(end, t1)
+        info = describe(container, path, first_frame)
+        return WrittenVideo(info, count, first or 0.0, last or 0.0, end or 0.0)
+    finally:
+        container.close()
+
+
+def ffmpeg_versions() -> dict[str, str]:
+    """PyAV's version and the FFmpeg it bundles (for provenance reports)."""
+    import av
+
+    ffmpeg = getattr(av, "ffmpeg_version_info", None)
+    if not ffmpeg:
+        major, minor, micro = av.library_versions.get("libavcodec", (0, 0, 0))
+        ffmpeg = f"libavcodec {major}.{minor}.{micro}"
+    return {"av": av.__version__, "ffmpeg": str(ffmpeg)}
 
 
 def probe(path: Path | str) -> VideoInfo:

@@ -5,10 +5,15 @@ its own thread (PyAV releases the GIL while decoding and converting), so
 decoding overlaps compute.  Isolated corrupt packets are tolerated and
 counted; beyond a small tolerance, or when the file ends early, decoding stops
 with a ``DecodeError`` rather than silently writing a shorter video.
+
+The reader is also the one tally of what came in: frames decoded, the first and
+last timestamps, corrupt packets and its busy time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,22 +21,44 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr.errors import DecodeError
+from vsr.errors import ConfigError, DecodeError
 from vsr.media.probe import VideoInfo, describe, guess_matrix, main_video_stream, open_input
 
 
 @dataclass(slots=True)
-class DecodedFrame:
-    """One decoded frame: RGB pixels (uint8, or uint16 for >8-bit sources) and its source timing."""
+class Frame:
+    """One frame on its way from reader to writer: RGB pixels (uint8, or uint16 above 8 bits), its source
+    pts (in the stream's time base, which reader and writer both hold), and its index in the stream.
+
+    ``altered`` is set by a stage that replaced pixels with a network's output in only part of the
+    frame (face mode): an HxW float32 weight in [0, 1] at the output's size, 1 where the pixel is the
+    face model's.  Stages keep a frame whole and return ``with_image`` copies, so timing never has to be
+    paired again.
+    """
 
     image: np.ndarray
     pts: int
-    time_base: Fraction
     index: int
+    altered: np.ndarray | None = None
+
+    def with_image(self, image: np.ndarray, altered: np.ndarray | None = None) -> Frame:
+        return dataclasses.replace(self, image=image, altered=altered)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A piece of the input to enhance (``--start``/``--duration``), in seconds from the first frame."""
+
+    start: float = 0.0
+    duration: float | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.duration is None
 
 
 class VideoReader:
-    """Open a video once for its description, then decode it as a stream of ``DecodedFrame``s.
+    """Open a video once for its description, then decode it as a stream of ``Frame``s.
 
     Use as a context manager::
 
@@ -41,13 +68,15 @@ class VideoReader:
                 ...
     """
 
-    def __init__(self, path: Path | str, error_tolerance: float = 0.01) -> None:
+    def __init__(self, path: Path | str, error_tolerance: float = 0.01, clip: Clip | None = None) -> None:
         self.path = Path(path)
         self.error_tolerance = error_tolerance
+        self.clip = clip or Clip()
         self.decode_errors = 0
-        self.frames_decoded = 0
+        self.frames_decoded = 0  # frames yielded (inside the clip)
         self.first_time: float | None = None
         self.last_time: float | None = None
+        self.seconds = 0.0  # busy time demuxing, decoding and converting
         self._container = None
         self.info: VideoInfo
 
@@ -76,8 +105,10 @@ class VideoReader:
         return Fraction(tb) if tb else Fraction(1, 90000)
 
     @property
-    def high_bit_depth(self) -> bool:
-        return self.info.bit_depth > 8
+    def span(self) -> tuple[float, float]:
+        """(first frame time, last frame's end) of what was yielded, in seconds; the end adds one period."""
+        period = 1 / self.info.fps if self.info.fps else 0.0
+        return (self.first_time or 0.0, (self.last_time or 0.0) + period)
 
     @property
     def matrix(self) -> str:
@@ -88,8 +119,8 @@ class VideoReader:
         expected = self.info.frames or self.frames_decoded
         return max(2, int(expected * self.error_tolerance))
 
-    def frames(self) -> Iterator[DecodedFrame]:
-        """Yield every frame in presentation order with its source pts and time base."""
+    def frames(self) -> Iterator[Frame]:
+        """Yield every frame (of the clip) in presentation order with its source pts."""
         import av
 
         if self._container is None:
@@ -98,12 +129,17 @@ class VideoReader:
         stream.thread_type = "AUTO"
         time_base = self.time_base
         step = max(1, round(1 / (Fraction(self.info.avg_rate) * time_base))) if self.info.fps else 1
-        rgb = "rgb48le" if self.high_bit_depth else "rgb24"
+        rgb = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
         reformatter = av.video.reformatter.VideoReformatter()
         src_range = "JPEG" if self.info.color_range == 2 else "MPEG"
         last_pts: int | None = None
+        origin = float(stream.start_time * time_base) if stream.start_time is not None else 0.0
+        start = origin + self.clip.start
+        stop = start + self.clip.duration if self.clip.duration is not None else None
+        if self.clip.start > 0:
+            stream = self._seek(stream, start)
 
-        def convert(frame) -> DecodedFrame:
+        def convert(frame) -> Frame:
             nonlocal last_pts
             pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
             last_pts = pts
@@ -121,8 +157,9 @@ class VideoReader:
             )
             image = rgb_frame.to_ndarray()
             self.frames_decoded += 1
-            return DecodedFrame(image=image, pts=pts, time_base=time_base, index=self.frames_decoded - 1)
+            return Frame(image=image, pts=pts, index=self.frames_decoded - 1)
 
+        began = time.perf_counter()
         for packet in self._container.demux(stream):
             try:
                 decoded = packet.decode()
@@ -130,8 +167,35 @@ class VideoReader:
                 self._count_error(exc)
                 continue
             for frame in decoded:
-                yield convert(frame)
+                if frame.pts is not None and not self.clip.whole:
+                    t = float(frame.pts * time_base)
+                    if t < start - 1e-6:
+                        continue
+                    if stop is not None and t >= stop - 1e-6:
+                        self.seconds += time.perf_counter() - began
+                        self._check_complete()
+                        return
+                out = convert(frame)
+                self.seconds += time.perf_counter() - began
+                yield out
+                began = time.perf_counter()
+        self.seconds += time.perf_counter() - began
         self._check_complete()
+
+    def _seek(self, stream, seconds: float):
+        """Seek to the keyframe at or before ``seconds`` and return the stream to demux; formats that
+        cannot seek are reopened and decoded from the start (frames before the clip are skipped)."""
+        import av
+
+        try:
+            self._container.seek(int(seconds / self.time_base), stream=stream, backward=True, any_frame=False)
+            return stream
+        except (av.error.FFmpegError, OverflowError):
+            self._container.close()
+            self._container = open_input(self.path)
+            stream = main_video_stream(self._container)
+            stream.thread_type = "AUTO"
+            return stream
 
     def _count_error(self, exc: Exception) -> None:
         self.decode_errors += 1
@@ -142,6 +206,13 @@ class VideoReader:
             )
 
     def _check_complete(self) -> None:
+        if not self.clip.whole:
+            if self.frames_decoded == 0:
+                raise ConfigError(
+                    f"--start {self.clip.start:g}: no frames from there on (the video lasts "
+                    f"{self.info.duration or 0:.2f}s); choose an earlier start"
+                )
+            return  # a piece ends where it was asked to; the stated counts are for the whole file
         expected = self.info.frames
         if expected and expected - self.frames_decoded > self._tolerated():
             raise DecodeError(

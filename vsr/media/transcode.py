@@ -3,7 +3,7 @@
 This is the one place the trainer touches PyAV.  ``h264_roundtrip`` gives the
 degradation pipeline real codec artefacts (blocking, ringing, chroma
 subsampling) instead of an imitation; ``sample_frames`` feeds the ``videos``
-data kind.  The full streaming reader for ``vsr enhance`` is ``vsr.media.reader``.
+data kind through the same reader that ``vsr enhance`` uses (``vsr.media.reader``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr.errors import DecodeError, EncodeError, InputError
+from vsr.errors import DecodeError, EncodeError
 
 
 def _pad_even(image: np.ndarray) -> np.ndarray:
@@ -70,28 +70,27 @@ def h264_roundtrip(
 
 
 def sample_frames(path: Path, every: int = 1, limit: int | None = None) -> Iterator[np.ndarray]:
-    """Yield every ``every``-th decoded frame of the first video stream as RGB uint8 (H, W, 3), up to ``limit``."""
-    import av
+    """Yield every ``every``-th frame of the video as RGB uint8 (H, W, 3), up to ``limit``.
+
+    Decoded by ``VideoReader``, exactly as ``vsr enhance`` decodes it (the main video stream, never
+    cover art; the source's colour matrix and range), so training frames are the frames enhance sees.
+    Deeper sources are reduced to 8 bits.
+    """
+    from vsr.media.reader import VideoReader
 
     if every < 1:
         raise ValueError(f"every must be at least 1, got {every}")
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"{path}: cannot open video ({exc})") from exc
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        yielded = 0
+    yielded = 0
+    with VideoReader(path) as reader:
+        frames = reader.frames()
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index % every:
+            for frame in frames:
+                if frame.index % every:
                     continue
-                yield frame.to_ndarray(format="rgb24")
+                image = frame.image
+                yield (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
                 yielded += 1
                 if limit is not None and yielded >= limit:
                     return
-        except av.FFmpegError as exc:
-            raise DecodeError(f"{path}: decoding failed after {yielded} sampled frames ({exc})") from exc
+        finally:
+            frames.close()

@@ -5,20 +5,26 @@ time base (so variable frame rate survives: the *encoder's* time base is set,
 not only the stream's), the display rotation, the colour tags and matrix, the
 sample aspect ratio, and every audio stream copied packet for packet (re-encoded
 only when the output container cannot hold the codec).  Side packets come from
-a second demuxer over the input and are interleaved by time as video packets
-are produced, so nothing accumulates in memory.
+a second demuxer over the side-stream source and are interleaved by time as
+video packets are produced, so nothing accumulates in memory.
+
+``EncodeSettings.for_output`` is the one place that decides whether a codec,
+quality and encoder options can go into an output; ``open_writer`` opens either
+encoder backend (PyAV's encoders, or an external ffmpeg with ``--ffmpeg-bin``).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from vsr.errors import EncodeError, UsageError
-from vsr.media.probe import VideoInfo, guess_matrix, open_input
+from vsr.errors import ConfigError, EncodeError, UsageError
+from vsr.media.probe import UNSPECIFIED, VideoInfo, guess_matrix, open_input
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
 WEBM_VIDEO = ("libvpx-vp9", "libsvtav1")
@@ -31,6 +37,22 @@ DEFAULT_CRF = {
     "h264_nvenc": 20,
     "hevc_nvenc": 22,
 }
+# The quality scale each encoder accepts (x264/x265 crf and NVENC cq stop at 51; VP9 and AV1 at 63).
+CRF_RANGE = {
+    "libx264": (0, 51),
+    "libx265": (0, 51),
+    "libvpx-vp9": (0, 63),
+    "libsvtav1": (0, 63),
+    "h264_nvenc": (0, 51),
+    "hevc_nvenc": (0, 51),
+}
+
+
+class Frame(Protocol):
+    """What a writer encodes: pixels (H, W, 3 RGB, uint8 or uint16) and the source pts of the frame."""
+
+    image: np.ndarray
+    pts: int
 
 
 def container_for(path: Path) -> str:
@@ -45,18 +67,81 @@ def container_for(path: Path) -> str:
 
 def default_codec(path: Path) -> str:
     """libx264, or VP9 for .webm (which cannot hold H.264)."""
-    return "libvpx-vp9" if container_for(path) == "webm" else "libx264"
+    return WEBM_VIDEO[0] if container_for(path) == "webm" else "libx264"
+
+
+def parse_encoder_options(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``("tune=grain", "x264-params=aq-mode=3")`` -> a dict; each must be KEY=VALUE (values may hold '=')."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value:
+            raise ConfigError(f"--encoder-opt {pair!r}: expected KEY=VALUE, e.g. tune=grain")
+        options[key.strip()] = value
+    return options
+
+
+def _check_encoder_options(codec: str, options: dict[str, str]) -> None:
+    """Every key must be an option the encoder declares (its private options or the generic ones)."""
+    import av
+
+    if not options:
+        return
+    try:
+        supported = av.CodecContext.create(codec, "w").supported_options
+    except (av.error.FFmpegError, ValueError):
+        return  # the codec itself is missing: opening the encoder says so with the fix
+    known = {o.name for o in supported.private} | {o.name for o in supported.generic}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        private = ", ".join(sorted(o.name for o in supported.private)[:12])
+        raise ConfigError(
+            f"--encoder-opt {unknown[0]}: not an option of {codec} (its own options include {private}, …)"
+        )
 
 
 @dataclass
 class EncodeSettings:
-    """Encoder choices from the CLI; ``None`` means the codec's sensible default."""
+    """Encoder choices, resolved for one output (``for_output``); ``None`` means the codec's default."""
 
     codec: str = "libx264"
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
     audio: bool = True
+    encoder_options: dict[str, str] = field(default_factory=dict)
+    ffmpeg_bin: str | None = None  # encode with this external ffmpeg instead of PyAV's encoders
+
+    @classmethod
+    def for_output(
+        cls,
+        path: Path,
+        codec: str | None = None,
+        crf: int | None = None,
+        preset: str | None = None,
+        pix_fmt: str | None = None,
+        audio: bool = True,
+        encoder_options: dict[str, str] | None = None,
+        ffmpeg_bin: str | None = None,
+    ) -> EncodeSettings:
+        """Settings for writing ``path``; raise a usage error naming the flag for what cannot work there."""
+        fmt = container_for(path)
+        codec = codec or default_codec(path)
+        if fmt == "webm" and codec not in WEBM_VIDEO:
+            raise UsageError(
+                f"--codec {codec} cannot go into .webm; use {' or '.join(WEBM_VIDEO)}, or an .mp4/.mkv output"
+            )
+        low, high = CRF_RANGE.get(codec, (0, 63))
+        if crf is not None and not low <= crf <= high:
+            raise ConfigError(f"--crf for {codec} must be between {low} and {high}, got {crf}")
+        options = dict(encoder_options or {})
+        _check_encoder_options(codec, options)
+        return cls(codec, crf, preset, pix_fmt, audio, options, ffmpeg_bin)
+
+    @property
+    def quality(self) -> int:
+        """The crf (or NVENC cq) used: the given one, else the codec's default."""
+        return self.crf if self.crf is not None else DEFAULT_CRF.get(self.codec, 20)
 
 
 @dataclass
@@ -71,6 +156,29 @@ class WriterReport:
     subtitles: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
+    seconds: float = 0.0  # busy time converting, encoding and muxing
+
+
+def open_writer(
+    path: Path,
+    fmt: str,
+    source: VideoInfo,
+    width: int,
+    height: int,
+    settings: EncodeSettings,
+    time_base: Fraction,
+    rotation: int,
+    side_source: Path | None,
+    rebase: bool = False,
+) -> VideoWriter:
+    """Open the encoder backend ``settings`` asks for: PyAV's encoders, or an external ffmpeg."""
+    if settings.ffmpeg_bin:
+        from vsr.media.ffmpeg_writer import FfmpegWriter
+
+        if rebase:
+            raise UsageError("--start/--duration cannot be combined with --ffmpeg-bin; drop one of them")
+        return FfmpegWriter(path, fmt, source, width, height, settings, time_base, rotation, side_source)
+    return VideoWriter(path, fmt, source, width, height, settings, time_base, rotation, side_source, rebase)
 
 
 def plan_side_streams(src, fmt: str, supported: set[str], audio: bool, report: WriterReport) -> list:
@@ -148,7 +256,14 @@ def _codec_options(codec: str, crf: int, preset: str | None) -> dict[str, str]:
 
 
 class VideoWriter:
-    """Write frames to ``path`` in ``fmt`` with ``source``'s timing, tags and side streams."""
+    """Write frames to ``path`` in ``fmt`` with ``source``'s timing and colour tags.
+
+    ``rotation`` is the display rotation to record (the source's, or 0 for a picture that is already
+    upright); ``side_source`` is the file whose audio and subtitles are copied (None: no side streams).
+    With ``rebase`` the output starts at time 0: the first frame's pts is subtracted from every frame,
+    and only the side packets from the first frame's time to the last one's end are kept, shifted alike
+    (``--start``/``--duration``).
+    """
 
     def __init__(
         self,
@@ -159,16 +274,24 @@ class VideoWriter:
         height: int,
         settings: EncodeSettings,
         time_base: Fraction,
+        rotation: int = 0,
+        side_source: Path | None = None,
+        rebase: bool = False,
     ) -> None:
         import av
 
         self.report = WriterReport(codec=settings.codec, container=fmt)
         self.source = source
         self.settings = settings
-        self.high_bit_depth = source.bit_depth > 8
+        self.time_base = time_base
+        self.rotation = rotation
+        self.side_source = side_source
+        self._rebase = rebase
+        self._offset: int | None = None if rebase else 0  # pts subtracted from every frame
+        self._end_time = 0.0  # seconds, in output time: where the last frame written ends
+        self._period = 1 / source.fps if source.fps else 0.0
         self._side = None
         self._pending = None
-        self._video_started = False
         pix_fmt, warnings = choose_pix_fmt(settings.codec, source, settings.pix_fmt)
         self.report.pix_fmt = pix_fmt
         self.report.warnings.extend(warnings)
@@ -210,15 +333,17 @@ class VideoWriter:
         self.stream.time_base = time_base
         cc.color_range = 2 if self.range == "JPEG" else 1
         cc.colorspace = self.tag
-        if source.color_primaries != 2:
+        if source.color_primaries != UNSPECIFIED:
             cc.color_primaries = source.color_primaries
-        if source.color_trc != 2:
+        if source.color_trc != UNSPECIFIED:
             cc.color_trc = source.color_trc
-        crf = settings.crf if settings.crf is not None else DEFAULT_CRF.get(settings.codec, 20)
-        cc.options = _codec_options(settings.codec, crf, settings.preset)
+        cc.options = {
+            **_codec_options(settings.codec, settings.quality, settings.preset),
+            **settings.encoder_options,
+        }
         cc.thread_count = 0
-        if source.rotation:
-            self.stream.set_display_rotation(source.rotation)
+        if self.rotation:
+            self.stream.set_display_rotation(self.rotation)
         try:
             cc.open()
         except av.error.FFmpegError as exc:
@@ -234,7 +359,9 @@ class VideoWriter:
 
     # -- side streams (audio, subtitles) ---------------------------------------------------------------------
     def _open_side_streams(self, av) -> None:
-        src = open_input(Path(self.source.path))
+        if self.side_source is None:
+            return
+        src = open_input(Path(self.side_source))
         fmt = self.container.format.name
         plan = plan_side_streams(src, fmt, self.container.supported_codecs, self.settings.audio, self.report)
         if not plan:
@@ -251,13 +378,18 @@ class VideoWriter:
 
     def _next_side_packet(self):
         for pkt in self._side_iter:
-            if pkt.dts is None:
-                continue  # demuxer flush packets
+            if pkt.size == 0:
+                continue  # the demuxer's flush packet (a real packet may lack a dts: never test that)
             return pkt
         return None
 
+    @staticmethod
+    def _packet_time(pkt) -> float | None:
+        stamp = pkt.dts if pkt.dts is not None else pkt.pts
+        return None if stamp is None else float(stamp * pkt.time_base)
+
     def _mux_side_until(self, seconds: float | None) -> None:
-        """Mux side packets up to ``seconds`` (all remaining when None)."""
+        """Mux side packets up to ``seconds`` of output time (all remaining when None)."""
         if self._side is None:
             return
         while True:
@@ -266,9 +398,25 @@ class VideoWriter:
                 if self._pending is None:
                     return
             pkt = self._pending
-            if seconds is not None and float(pkt.dts * pkt.time_base) > seconds:
+            t = self._packet_time(pkt)  # None: no timestamp at all, mux it where it falls
+            if t is not None and self._rebase:
+                if self._offset is None:
+                    return  # no frame yet: nothing to align the cut to
+                start = float(self._offset * self.time_base)
+                if t < start - 1e-6:
+                    self._pending = None  # before the cut
+                    continue
+                if seconds is None and t - start >= self._end_time - 1e-6:
+                    self._pending = None  # after the cut: drop the rest
+                    continue
+                shift = round(start / pkt.time_base)
+                t -= start
+            if seconds is not None and t is not None and t > seconds:
                 return
             self._pending = None
+            if self._rebase and t is not None:
+                pkt.pts = None if pkt.pts is None else pkt.pts - shift
+                pkt.dts = None if pkt.dts is None else pkt.dts - shift
             out, transcoder = self._side_map[pkt.stream.index]
             if transcoder is not None:
                 for encoded in transcoder.packets(pkt):
@@ -281,38 +429,46 @@ class VideoWriter:
     def _mux_video(self, packets) -> None:
         for pkt in packets:
             self.container.mux(pkt)
-            self._video_started = True
-            if pkt.dts is not None:
-                self._mux_side_until(float(pkt.dts * pkt.time_base))
+            t = self._packet_time(pkt)
+            if t is not None:
+                self._mux_side_until(t)
 
-    def write(self, image: np.ndarray, pts: int, time_base: Fraction) -> None:
-        """Encode one RGB frame at its source ``pts`` (in ``time_base``)."""
+    def write(self, frame: Frame) -> None:
+        """Encode one RGB frame at its source pts (counted in the writer's time base)."""
         import av
 
+        started = time.perf_counter()
+        image = frame.image
+        if self._offset is None:
+            self._offset = frame.pts
+        pts = frame.pts - self._offset
+        self._end_time = max(self._end_time, float(pts * self.time_base) + self._period)
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
-        frame = self._reformatter.reformat(
-            frame,
+        video = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
+        video = self._reformatter.reformat(
+            video,
             format=self.report.pix_fmt,
             dst_colorspace=self.matrix,
             src_color_range="JPEG",
             dst_color_range=self.range,
         )
-        frame.pts = pts
-        frame.time_base = time_base
+        video.pts = pts
+        video.time_base = self.time_base
         try:
-            self._mux_video(self.stream.encode(frame))
+            self._mux_video(self.stream.encode(video))
         except av.error.FFmpegError as exc:
             raise EncodeError(
                 f"encoding failed at frame {self.report.frames}: {exc.strerror or exc}"
             ) from None
         self.report.frames += 1
+        self.report.seconds += time.perf_counter() - started
 
     def close(self) -> None:
         """Flush the encoder, mux the remaining side packets, finish the file."""
         import av
 
+        started = time.perf_counter()
         try:
             self._mux_video(self.stream.encode(None))
             self._mux_side_until(None)
@@ -324,6 +480,7 @@ class VideoWriter:
             raise EncodeError(f"finishing the output failed: {exc.strerror or exc}") from None
         finally:
             self._release()
+            self.report.seconds += time.perf_counter() - started
 
     def abort(self) -> None:
         """Close everything without flushing (the caller deletes the file)."""
