@@ -27,6 +27,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from vsr.models.registry import UTKFACE
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("../shared/data")
 CLIPS = ("talking_d0.mp4", "stage_hamilton.mp4")
@@ -264,6 +266,11 @@ def targets(name: str, results: dict) -> list[str]:
     return lines
 
 
+def weights_licence(sources: list[str]) -> str:
+    """The licence that binds the weights: the registry's own string, so the card and `vsr models` agree."""
+    return UTKFACE if any("faces" in s for s in sources) else "the data licences below"
+
+
 def card_markdown(name: str, info: dict) -> str:
     t, r = info["training"], info["results"]
     face = info["face"]
@@ -272,6 +279,8 @@ def card_markdown(name: str, info: dict) -> str:
         "",
         f"{'Face' if face else 'General (whole-frame)'} ×{info['scale']} SRGAN generator "
         f"({'GAN stage' if t['stage'] == 'gan' else 'PSNR stage: SRResNet, pixel loss'}).",
+        "",
+        f"Licence: **{weights_licence(t['sources'])}**",
         "",
         "## Architecture",
         f"SRResNet: {t['blocks']} residual blocks, {t['channels']} channels, "

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import DataError, InputError, UsageError
+from vsr.media.image import IMAGE_SUFFIXES, read_image, to_uint8
 from vsr.pipelines.evaluate.grid import check_grid_path, write_grid
 from vsr.pipelines.evaluate.protocol import (
     MethodSet,
@@ -55,7 +56,6 @@ __all__ = ["EvalReport", "MethodResult", "Scores", "bicubic_downscale", "evaluat
 
 KINDS = ("images", "faces")
 DEGRADATIONS = (None, "real")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_CHUNK = 8  # frames decoded, upscaled and scored together; memory stays flat with clip length
 
 # -- images and faces -----------------------------------------------------------------------------------------
@@ -73,23 +73,6 @@ def list_images(directory: Path) -> list[Path]:
     return files
 
 
-def read_rgb(path: Path) -> tuple[np.ndarray, bool] | None:
-    """Read an image as RGB uint8 and whether the file is single-channel; ``None`` when unreadable."""
-    import cv2
-
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.size == 0:
-        return None
-    if raw.dtype == np.uint16:
-        raw = np.floor(raw / 257.0 + 0.5).astype(np.uint8)
-    elif raw.dtype != np.uint8:
-        return None
-    if raw.ndim == 2 or raw.shape[2] == 1:
-        return cv2.cvtColor(raw.reshape(raw.shape[:2]), cv2.COLOR_GRAY2RGB), True
-    code = cv2.COLOR_BGRA2RGB if raw.shape[2] == 4 else cv2.COLOR_BGR2RGB
-    return cv2.cvtColor(raw, code), False
-
-
 def _image_batches(
     files: list[Path], scale: int, limit: int | None, batch: int, skipped: list[str]
 ) -> Iterator[list[tuple[str, np.ndarray, bool]]]:
@@ -99,12 +82,13 @@ def _image_batches(
     for path in files:
         if limit is not None and taken >= limit:
             break
-        read = read_rgb(path)
-        if read is None:
+        try:
+            image = read_image(path)
+        except InputError:
             skipped.append(path.name)
             continue
-        image, grey = read
-        hr = np.ascontiguousarray(modcrop(image, scale))
+        grey = image.grey
+        hr = np.ascontiguousarray(modcrop(to_uint8(image.pixels), scale))
         check_size(hr, scale, path.name)
         taken += 1
         if pending and (pending[0][1].shape != hr.shape or len(pending) >= batch):

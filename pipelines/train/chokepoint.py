@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsr.errors import DataError
-
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+from vsr.media.image import IMAGE_SUFFIXES as FRAME_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 import torch
 
-from vsr.errors import DataError, VsrError
+from vsr.errors import DataError, InputError, VsrError
+from vsr.media.image import IMAGE_SUFFIXES, read_image, to_uint8
 from vsr.pipelines.face.geometry import FaceBox, face_box_from_eyes
 from vsr.pipelines.train.chokepoint import find_sequences, parse_groundtruth
 from vsr.pipelines.train.config import TrainConfig, parse_source
 from vsr.pipelines.train.degrade import degrade
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts")
 # numpy SeedSequence streams, so training, validation and the data order never share draws.
 _TRAIN, _VAL, _ORDER = 0, 1, 2
@@ -69,15 +69,11 @@ class UnreadableImage(Exception):
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3), raising ``UnreadableImage``."""
+    """Read an image file as upright RGB uint8 (H, W, 3), raising ``UnreadableImage``."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
+        return to_uint8(read_image(path).pixels)
+    except InputError:
         raise UnreadableImage(str(path)) from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UnreadableImage(str(path))
-    return image[:, :, ::-1].copy()
 
 
 def _detector_boxes(detector, image: np.ndarray) -> list[FaceBox]:

@@ -54,8 +54,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
+        from vsr.cli.options import with_env_hints
+
         module, attr, _ = COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
+        return with_env_hints(getattr(importlib.import_module(module), attr))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]

@@ -19,9 +19,21 @@ def probe(input: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))
         return
+    from vsr.media.probe import FIELD_ORDER_TEXT
+
     d = info.to_dict()
     audio = d.pop("audio_streams")
     subs = d.pop("subtitle_streams")
+    names = d.pop("color_names")
+    estimate = d.pop("frames_estimate")
+    if d["frames"] is None:
+        d["frames"] = (
+            f"~{estimate} (estimate: duration x rate; the container has no count)" if estimate else "unknown"
+        )
+    for key, kind in (("color_range", "range"), ("color_primaries", "primaries"), ("color_trc", "transfer")):
+        d[key] = f"{names[kind]} ({d[key]})"
+    d["colorspace"] = f"{names['matrix']} ({d['colorspace']})"
+    d["field_order"] = FIELD_ORDER_TEXT.get(d["field_order"], d["field_order"])
     width = max(len(k) for k in d)
     for key, value in d.items():
         click.echo(f"{key:<{width}}  {value}")

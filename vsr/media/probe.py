@@ -28,6 +28,48 @@ _MATRIX_FOR_COLORSPACE = {
 }
 UNSPECIFIED = 2
 
+# FFmpeg's own names for the colour tags and field order (what ``ffprobe`` prints; av_color_*_name).
+COLOR_NAMES: dict[str, dict[int, str]] = {
+    "range": {0: "unknown", 1: "tv", 2: "pc"},
+    "primaries": {
+        1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
+        9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213",
+    },
+    "transfer": {
+        1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+        9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10",
+        15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67",
+    },
+    "matrix": {
+        0: "gbr", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
+        9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc", 13: "chroma-derived-c", 14: "ictcp",
+    },
+}  # fmt: skip
+FIELD_ORDERS = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+FIELD_ORDER_TEXT = {
+    "progressive": "progressive",
+    "tt": "interlaced, top field first",
+    "bb": "interlaced, bottom field first",
+    "tb": "interlaced, top field coded first, bottom displayed first",
+    "bt": "interlaced, bottom field coded first, top displayed first",
+    "interlaced": "interlaced, field order not tagged",
+    "unknown": "unknown",
+}
+
+
+def color_name(kind: str, code: int) -> str:
+    """FFmpeg's name for a colour tag (``kind``: range, primaries, transfer, matrix), e.g. ("range", 1) -> "tv"."""
+    return COLOR_NAMES[kind].get(int(code), f"reserved ({int(code)})")
+
+
+def field_order_of(stream, first_frame) -> str:
+    """The stream's field order ("progressive", "tt", "bb", "tb", "bt"), from the codec context once a frame
+    is decoded; a frame flagged interlaced without an order gives "interlaced"."""
+    order = FIELD_ORDERS.get(int(getattr(stream.codec_context, "field_order", 0) or 0), "unknown")
+    if order == "unknown" and first_frame is not None:
+        return "interlaced" if first_frame.interlaced_frame else "progressive"
+    return order
+
 
 def guess_matrix(colorspace: int, height: int) -> tuple[str, int]:
     """The swscale matrix for a stream's colorspace tag, and the tag to write (guessing when untagged)."""
@@ -61,6 +103,23 @@ class VideoInfo:
     variable_frame_rate: bool | None = None
     audio_streams: list[dict[str, Any]] = field(default_factory=list)
     subtitle_streams: list[dict[str, Any]] = field(default_factory=list)
+    field_order: str = "unknown"  # a FIELD_ORDERS value, or "interlaced" (flagged, order not tagged)
+    # Derived, not passed: FFmpeg's names of the four colour tags, and duration x rate when ``frames``
+    # is None (MKV, MPEG-2 PS/TS give no count): an estimate for progress bars, never a check.
+    color_names: dict[str, str] = field(default_factory=dict, init=False)
+    frames_estimate: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        codes = (self.color_range, self.color_primaries, self.color_trc, self.colorspace)
+        tags = zip(COLOR_NAMES, codes, strict=True)
+        self.color_names = {kind: color_name(kind, code) for kind, code in tags}
+        if self.frames is None and self.duration and self.fps:
+            self.frames_estimate = max(1, round(self.duration * self.fps))
+
+    @property
+    def interlaced(self) -> bool:
+        """Whether the video is stored as fields (any field order but progressive or unknown)."""
+        return self.field_order not in ("progressive", "unknown")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,6 +269,7 @@ def describe(container, path: Path, first_frame=None) -> VideoInfo:
         variable_frame_rate=vfr,
         audio_streams=audio,
         subtitle_streams=subtitles,
+        field_order=field_order_of(stream, first_frame),
     )
 
 
