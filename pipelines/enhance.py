@@ -53,6 +53,15 @@ class BuiltStage:
     models: dict[str, Any]  # role -> LoadedModel
     warnings: list[str] = field(default_factory=list)
 
+    spent_stages: list[Stage] = field(default_factory=list)
+
+    def fresh_stage(self) -> Stage:
+        """A stage for a new, independent stream (the next image of a folder) sharing the loaded models:
+        face mode starts with no tracks; frame mode keeps no state, so its stage is reused."""
+        stage = self.stage.fresh() if self.spent_stages and hasattr(self.stage, "fresh") else self.stage
+        self.spent_stages.append(stage)
+        return stage
+
     @property
     def batch_size(self) -> int:
         """Frames gathered before each push: the batch of the model that sees every frame."""
@@ -240,6 +249,7 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     """
     from vsr.atomic import atomic_path
     from vsr.digest import BackgroundDigest
+    from vsr.media.image import is_image_path
     from vsr.media.probe import read_back
     from vsr.media.reader import Clip, VideoReader
     from vsr.media.writer import container_for, open_writer
@@ -248,6 +258,10 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     from vsr.progress import Progress
 
     config.validate()
+    if is_image_path(config.input) or config.input.is_dir():
+        from vsr.pipelines.enhance_image import enhance_images
+
+        return enhance_images(config, models=models, stage=stage)
     started = time.perf_counter()
     # 1. Check the paths and the encoder settings before anything is decoded.
     check_paths(config)
@@ -262,7 +276,7 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
         atomic_path(config.altered_mask) if config.altered_mask else contextlib.nullcontext() as mask_tmp,
     ):
         info = reader.info
-        progress.total = info.frames_estimate if clip.whole else None
+        progress.total = (info.frames or info.frames_estimate) if clip.whole else None
         # 2. Load the models and build the stage.
         built = stage or build_stage(config, models)
         for w in built.warnings:
@@ -343,22 +357,28 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     return report
 
 
+def mask_picture(frame, built: BuiltStage):
+    """The altered-pixel mask of a finished frame as a grey RGB picture: white where the face model made
+    the pixel (in proportion to its paste-back weight), mid-grey where the frame or background network
+    did, black where a classical interpolation did."""
+    import numpy as np
+
+    main = built.models.get("frame") or built.models["background"]
+    rest = np.float32(0.5 if main.learned else 0.0)
+    h, w = frame.image.shape[:2]
+    weight = frame.altered if frame.altered is not None else np.zeros((h, w), np.float32)
+    level = np.rint(255 * (weight + rest * (1 - weight))).astype(np.uint8)
+    return np.repeat(level[:, :, None], 3, axis=2)
+
+
 def _sink(writer, mask_writer, built: BuiltStage):
     """The encode thread's work per frame: the picture, and its altered-pixel mask when asked for."""
     if mask_writer is None:
         return writer.write
-    import numpy as np
-
-    # Mid-grey: the rest of the frame came from a network (frame/background model); black: interpolation.
-    main = built.models.get("frame") or built.models["background"]
-    rest = np.float32(0.5 if main.learned else 0.0)
 
     def write(frame) -> None:
         writer.write(frame)
-        h, w = frame.image.shape[:2]
-        weight = frame.altered if frame.altered is not None else np.zeros((h, w), np.float32)
-        level = np.rint(255 * (weight + rest * (1 - weight))).astype(np.uint8)
-        mask_writer.write(frame.with_image(np.repeat(level[:, :, None], 3, axis=2)))
+        mask_writer.write(frame.with_image(mask_picture(frame, built)))
 
     return write
 

@@ -79,6 +79,7 @@ class EnhanceReport:
     busy_seconds: BusySeconds = field(default_factory=BusySeconds)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    items: list[dict[str, Any]] | None = None  # one row per image of a folder run
     error: str | None = None
     exit_code: int = 0
 
@@ -151,9 +152,10 @@ def resolved_options(config: Any) -> dict[str, Any]:
 
 def failure_report(config: Any, exc: BaseException) -> None:
     """With ``--report``, record a failed run too (batch jobs read it)."""
-    if not config.report:
-        return
-    from vsr.errors import EXIT_INTERRUPTED
+    from vsr.errors import EXIT_INTERRUPTED, PartialFailure
+
+    if not config.report or isinstance(exc, PartialFailure):
+        return  # a partly failed run has written its own report, with a row per item
 
     EnhanceReport(
         status="failed",

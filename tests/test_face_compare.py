@@ -27,9 +27,10 @@ def _enhanced(src: Path, dst: Path, scale: int = 2) -> Path:
             image = cv2.resize(frame.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
             if writer is None:
                 writer = VideoWriter(
-                    dst, "mp4", reader.info, image.shape[1], image.shape[0], EncodeSettings(), frame.time_base
-                )
-            writer.write(image, frame.pts, frame.time_base)
+                    dst, "mp4", reader.info, image.shape[1], image.shape[0], EncodeSettings(),
+                    reader.time_base, rotation=reader.info.rotation, side_source=src,
+                )  # fmt: skip
+            writer.write(frame.with_image(image))
         writer.close()
     return dst
 

@@ -96,7 +96,7 @@ def test_interrupted_run_resumes_to_the_same_result(chokepoint, reference, tmp_p
     with pytest.raises(KeyboardInterrupt):
         train(resolve(flags=flags), live=False, on_step=interrupt)
     assert load_checkpoint(out / "last.ckpt")["step"] == 3
-    assert not [p for p in out.iterdir() if ".tmp" in p.name]
+    assert not [p for p in out.iterdir() if ".tmp" in p.name or p.suffix == ".part"]
     result = train(resolve(flags={**flags, "resume": True}), live=False)
     assert result.step == 5
     assert_same_state(load_checkpoint(out / "last.ckpt"), load_checkpoint(reference / "last.ckpt"))

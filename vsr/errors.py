@@ -60,6 +60,19 @@ class ResourceError(VsrError):
     """Out of memory or another resource that retrying differently cannot fix."""
 
 
+class PartialFailure(VsrError):
+    """Some items of a multi-item run (a folder, a batch) failed; the others completed (exit code 3).
+
+    ``report`` carries the run's report, so callers can still show what was done.
+    """
+
+    exit_code = EXIT_PARTIAL
+
+    def __init__(self, message: str, report=None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class DataError(VsrError):
     """A training or evaluation data set is empty, malformed, or inconsistent."""
 

@@ -117,6 +117,13 @@ class FaceStage:
         self.stats = FaceStats()
         self.max_buffered = 0
 
+    def fresh(self) -> FaceStage:
+        """A new stage for an independent stream (the next image) with the same models and detector."""
+        return FaceStage(
+            self.options, self.scale, self.face_upscaler, self.background_upscaler,
+            detector=self.detector, face_size=self.face_size, altered=self.altered,
+        )  # fmt: skip
+
     # -- the stage contract ---------------------------------------------------------------------------------
     @property
     def lookahead(self) -> int:

@@ -23,7 +23,6 @@ over it: Ctrl-C or a full disk leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import errno
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -44,28 +43,17 @@ INEXACT = ("seed", "batch_size", "data.hr_size", "data.sources", "data.val", "de
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temp file beside it, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    from vsr.atomic import atomic_path
+
     try:
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:  # KeyboardInterrupt included: never leave a partial file behind
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:  # KeyboardInterrupt included: atomic_path never leaves a partial file
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ResourceError(f"disk full while writing {path}; the previous checkpoint is intact") from exc
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write checkpoint {path} ({exc.strerror or exc})") from exc
         raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the data itself is already synced
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

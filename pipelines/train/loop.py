@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vsr.atomic import write_atomic
 from vsr.errors import ConfigError
 from vsr.models.discriminator import Discriminator
 from vsr.models.srresnet import SRResNet
@@ -253,9 +254,7 @@ def train(
     # ---- 6. output folder: resolved config, samples, metrics ----
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
-    tmp = out / ".config.toml.tmp"
-    tmp.write_text(to_toml(dataclasses.replace(cfg, resume=False)))
-    tmp.replace(out / "config.toml")
+    write_atomic(out / "config.toml", to_toml(dataclasses.replace(cfg, resume=False)))
     metrics_csv = MetricsCSV(out / "metrics.csv", resume_step=start if ckpt else None)
 
     # ---- 7. the loop ----

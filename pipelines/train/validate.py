@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vsr.media.image import write_image
 from vsr.models.resample import resize
 from vsr.pipelines import metrics
 
@@ -86,7 +86,4 @@ def write_sample_grid(
         )
         rows.append(np.full((gap, rows[-1].shape[1], 3), 255, np.uint8))
     grid = np.concatenate(rows[:-1], axis=0)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    if not cv2.imwrite(str(tmp), grid[:, :, ::-1]):
-        raise OSError(f"OpenCV could not write {path}")
-    tmp.replace(path)
+    write_image(path, grid)

@@ -124,13 +124,6 @@ class VideoInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @property
-    def frames_estimate(self) -> int | None:
-        """The stated frame count, else duration x rate (containers such as Matroska state no count)."""
-        if self.frames:
-            return self.frames
-        return round(self.duration * self.fps) if self.duration and self.fps else None
-
     def summary(self) -> dict[str, Any]:
         """The short form the enhance report uses for input and output."""
         return {
