@@ -252,9 +252,6 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     from vsr.media.image import is_image_path
     from vsr.media.probe import read_back
     from vsr.media.reader import Clip, VideoReader
-    from vsr.media.writer import container_for, open_writer
-    from vsr.pipelines.enhance_report import software_versions
-    from vsr.pipelines.stream import run_stage
     from vsr.progress import Progress
 
     config.validate()
@@ -265,8 +262,9 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     started = time.perf_counter()
     # 1. Check the paths and the encoder settings before anything is decoded.
     check_paths(config)
-    settings = encode_settings(config)
-    mask_settings = encode_settings(config, config.altered_mask) if config.altered_mask else None
+    encode_settings(config)  # fails now, not after the models are loaded
+    if config.altered_mask:
+        encode_settings(config, config.altered_mask)
     digest_in = BackgroundDigest(config.input)  # hashed while it is decoded, not in a second pass
     clip = Clip(config.start, config.duration)
     with (
@@ -282,44 +280,67 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
         for w in built.warnings:
             progress.line(f"warning: {w}")
         # 3. Stream every frame through the stage into the temporary file(s).
-        out_w, out_h = info.width * config.scale, info.height * config.scale
-        fmt = container_for(config.output)
-        writer = mask_writer = None
-        try:
-            writer = open_writer(
-                tmp, fmt, info, out_w, out_h, settings, reader.time_base,
-                rotation=info.rotation, side_source=config.input, rebase=not clip.whole,
-            )  # fmt: skip
-            if mask_tmp:
-                mask_writer = open_writer(
-                    mask_tmp, container_for(config.altered_mask), info, out_w, out_h, mask_settings,
-                    reader.time_base, rotation=info.rotation, side_source=None, rebase=not clip.whole,
-                )  # fmt: skip
-            run_stage(
-                reader.frames(),
-                built.stage,
-                sink=_sink(writer, mask_writer, built),
-                batch=built.batch_size,
-                on_frames=progress.update,
-            )
-            writer.close()
-            if mask_writer is not None:
-                mask_writer.close()
-        except BaseException:
-            for w in (writer, mask_writer):
-                if w is not None:
-                    w.abort()
-            raise
-        # 4. Read the written file back once and check it against the input.
+        writer = stream_to(tmp, mask_tmp, reader, built, config, progress)
+        # 4. Read the written file back once (hashing it meanwhile) and check it against the input.
+        digest_out = BackgroundDigest(tmp)
         written = read_back(tmp)
         checks = check_output(reader, writer, written, config)
-        digest_out = BackgroundDigest(tmp)
+        sha_out = digest_out.result()
         # 5. Publish: leaving the block renames the temporary file(s) onto the output(s).
     # 6. Report.
-    report = EnhanceReport(
+    report = _video_report(config, built, reader, writer, written, checks, started)
+    report.input["sha256"], report.output["sha256"] = digest_in.result(), sha_out
+    if config.report:
+        report.write(config.report)
+    return report
+
+
+def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, config: EnhanceConfig, progress):
+    """Open the writer(s), run every frame through the stage into them, finish them; return the writer."""
+    from vsr.media.writer import container_for, open_writer
+    from vsr.pipelines.stream import run_stage
+
+    info = reader.info
+    size = (info.width * config.scale, info.height * config.scale)
+    rebase = not reader.clip.whole
+    writer = mask_writer = None
+    try:
+        writer = open_writer(
+            tmp, container_for(config.output), info, *size, encode_settings(config), reader.time_base,
+            rotation=info.rotation, side_source=config.input, rebase=rebase,
+        )  # fmt: skip
+        if mask_tmp:
+            mask_writer = open_writer(
+                mask_tmp, container_for(config.altered_mask), info, *size,
+                encode_settings(config, config.altered_mask), reader.time_base,
+                rotation=info.rotation, side_source=None, rebase=rebase,
+            )  # fmt: skip
+        run_stage(
+            reader.frames(),
+            built.stage,
+            sink=_sink(writer, mask_writer, built),
+            batch=built.batch_size,
+            on_frames=progress.update,
+        )
+        writer.close()
+        if mask_writer is not None:
+            mask_writer.close()
+    except BaseException:
+        for w in (writer, mask_writer):
+            if w is not None:
+                w.abort()
+        raise
+    return writer
+
+
+def _video_report(config, built, reader, writer, written, checks, started) -> EnhanceReport:
+    """The report of a finished video run, from the parts that did the work (each keeps its own tally)."""
+    from vsr.pipelines.enhance_report import software_versions
+
+    return EnhanceReport(
         status="ok",
-        input={**info.summary(), "sha256": digest_in.result()},
-        output={**written.info.summary(), "path": str(config.output), "sha256": digest_out.result()},
+        input=reader.info.summary(),
+        output={**written.info.summary(), "path": str(config.output)},
         options=resolved_options(config),
         versions=software_versions(),
         mode=built.mode,
@@ -339,7 +360,7 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
             "padded": writer.report.padded,
             "audio": writer.report.audio,
             "subtitles": writer.report.subtitles,
-            "options": settings.encoder_options,
+            "options": config.encoder_options,
         },
         faces=built.stage.report() or None,
         altered_mask=str(config.altered_mask) if config.altered_mask else None,
@@ -352,9 +373,6 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
         seconds=round(time.perf_counter() - started, 3),
         warnings=_warnings(built, writer, reader),
     )
-    if config.report:
-        report.write(config.report)
-    return report
 
 
 def mask_picture(frame, built: BuiltStage):
