@@ -85,6 +85,21 @@ class BuiltStage:
             for up in [self.upscalers[role]]
         ]
 
+    def report(self, config: EnhanceConfig, **fields: Any) -> EnhanceReport:
+        """A report of a run with these parts: what every report says about options, software and models."""
+        from vsr.pipelines.enhance_report import software_versions
+
+        return EnhanceReport(
+            options=resolved_options(config),
+            versions=software_versions(),
+            mode=self.mode,
+            scale=config.scale,
+            device=str(next(iter(self.upscalers.values())).device),
+            models=self.model_uses(),
+            altered_mask=str(config.altered_mask) if config.altered_mask else None,
+            **fields,
+        )
+
     @property
     def model_seconds(self) -> float:
         return sum(u.stats.seconds for u in {id(u): u for u in self.upscalers.values()}.values())
@@ -335,18 +350,11 @@ def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, confi
 
 def _video_report(config, built, reader, writer, written, checks, started) -> EnhanceReport:
     """The report of a finished video run, from the parts that did the work (each keeps its own tally)."""
-    from vsr.pipelines.enhance_report import software_versions
-
-    return EnhanceReport(
+    return built.report(
+        config,
         status="ok",
         input=reader.info.summary(),
         output={**written.info.summary(), "path": str(config.output)},
-        options=resolved_options(config),
-        versions=software_versions(),
-        mode=built.mode,
-        scale=config.scale,
-        device=str(next(iter(built.upscalers.values())).device),
-        models=built.model_uses(),
         frames_in=reader.frames_decoded,
         frames_out=written.frames,
         decode_errors=reader.decode_errors,
@@ -363,7 +371,6 @@ def _video_report(config, built, reader, writer, written, checks, started) -> En
             "options": config.encoder_options,
         },
         faces=built.stage.report() or None,
-        altered_mask=str(config.altered_mask) if config.altered_mask else None,
         busy_seconds=BusySeconds(
             decode=round(reader.seconds, 3),
             model=round(built.model_seconds, 3),

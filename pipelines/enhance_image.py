@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vsr.config import EnhanceConfig
 from vsr.errors import InputError, OutputError, PartialFailure, UsageError, VsrError, one_line
-from vsr.pipelines.enhance_report import BusySeconds, EnhanceReport, resolved_options
+from vsr.pipelines.enhance_report import BusySeconds, EnhanceReport
 
 
 def image_jobs(config: EnhanceConfig) -> list[tuple[Path, Path, Path | None]]:
@@ -67,7 +67,6 @@ def enhance_images(config: EnhanceConfig, *, models=None, stage=None) -> Enhance
     from vsr.media.image import read_image, write_image
     from vsr.media.reader import Frame
     from vsr.pipelines.enhance import build_stage, check_output_path, mask_picture
-    from vsr.pipelines.enhance_report import software_versions
     from vsr.progress import Progress
 
     started = time.perf_counter()
@@ -131,19 +130,13 @@ def enhance_images(config: EnhanceConfig, *, models=None, stage=None) -> Enhance
     busy.model = round(max(0.0, busy.model - detect), 3)
     busy.decode, busy.encode = round(busy.decode, 3), round(busy.encode, 3)
     failed = [i for i in items if i["status"] == "failed"]
-    report = EnhanceReport(
+    report = built.report(
+        config,
         status="ok" if not failed else "partial",
         input={"path": str(config.input), "images": len(jobs)},
         output={"path": str(config.output), "images": len(items) - len(failed)},
-        options=resolved_options(config),
-        versions=software_versions(),
-        mode=built.mode,
-        scale=config.scale,
-        device=str(next(iter(built.upscalers.values())).device),
-        models=built.model_uses(),
         frames_in=len(jobs),
         frames_out=len(items) - len(failed),
-        altered_mask=str(config.altered_mask) if config.altered_mask else None,
         busy_seconds=busy,
         seconds=round(time.perf_counter() - started, 3),
         warnings=warnings,
