@@ -84,3 +84,25 @@ def frame_from_planes(planes: tuple[np.ndarray, np.ndarray, np.ndarray], pix_fmt
     for plane, arr, (rows, cols) in zip(frame.planes, planes, shapes, strict=True):
         _plane_view(plane, layout.dtype, rows, cols)[:] = arr.view(layout.dtype)
     return frame
+
+
+def decode_planes(path, limit: int | None = None):
+    """Yield the (Y, U, V) planes of ``path``'s frames in decode order (no RGB conversion on the host).
+
+    The decode half of the device frame path: what ``VideoReader`` does minus the reformatter.
+    Frames that are not planar YUV raise ``UnsupportedError``.
+    """
+    from vsr.media.probe import main_video_stream, open_input
+
+    container = open_input(path)
+    try:
+        stream = main_video_stream(container)
+        stream.thread_type = "AUTO"
+        count = 0
+        for frame in container.decode(stream):
+            yield frame_planes(frame)
+            count += 1
+            if limit is not None and count >= limit:
+                return
+    finally:
+        container.close()
