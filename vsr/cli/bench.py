@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vsr.cli.options import BatchSize, option
+from vsr.cli.options import compute_options, option
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -22,15 +22,7 @@ from vsr.cli.options import BatchSize, option
     show_default=True,
     help="face: also time face detection and the face-mode pipeline.",
 )
-@option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="auto = fp16 on CUDA, fp32 on CPU.",
-)
-@option("--batch-size", type=BatchSize(), default="auto", show_default=True, help="Frames per model call.")
+@compute_options
 @option(
     "--frames", type=int, default=None, help="Frames held in memory for the stage timings. [default: all]"
 )
