@@ -241,7 +241,8 @@ def run_enhance(path: Path, config, model: str, mode: str, tmp: Path) -> dict[st
             det_every=config.det_every,
         ),
     )
-    return enhance(cfg)
+    report = enhance(cfg)
+    return report if isinstance(report, dict) else report.to_dict()  # a typed report once issue 9 lands
 
 
 def time_reference(module, frames: list[np.ndarray], device, precision: str) -> Stage:

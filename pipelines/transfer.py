@@ -83,14 +83,13 @@ class PlaneTransfer:
         """N frames' (Y, U, V) planes -> three (N, h, w) device tensors (uint8, or int16 holding uint16)."""
         if not batch:
             raise ValueError("upload needs at least one frame")
-        stacked = [np.stack([frame[p] for frame in batch]) for p in range(3)]
         if not self.cuda:
-            return tuple(device_plane(a) for a in stacked)  # type: ignore[return-value]
-        sources = [device_plane(a) for a in stacked]
-        key = ("up", sources[0].dtype, *(s.shape for s in sources))
-        slot = self._slot(key, [s.shape for s in sources], sources[0].dtype)
-        for pinned, src in zip(slot.host, sources, strict=True):
-            pinned.copy_(src)
+            return tuple(device_plane(np.stack([f[p] for f in batch])) for p in range(3))  # type: ignore[return-value]
+        shapes = [(len(batch), *batch[0][p].shape) for p in range(3)]
+        dtype = device_plane(batch[0][0][:1, :1]).dtype
+        slot = self._slot(("up", dtype, *shapes), shapes, dtype)
+        for p, pinned in enumerate(slot.host):  # stacked straight into pinned memory: one host copy
+            np.stack([f[p] for f in batch], out=_host_array(pinned))
         compute = torch.cuda.current_stream(self.device)
         with torch.cuda.stream(self.copy_stream):
             out = tuple(p.to(self.device, non_blocking=True) for p in slot.host)
