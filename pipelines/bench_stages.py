@@ -237,7 +237,9 @@ def run_enhance(path: Path, config, model: str, mode: str, tmp: Path) -> dict[st
         mode=mode,
         face=FaceOptions(
             detector=config.detector,
-            face_model=model if mode == "face" else None,
+            # An untrained network has no face counterpart: it upscales the faces too.  Otherwise the
+            # face model is the one `vsr enhance` would pick.
+            face_model=model if mode == "face" and config.random_srresnet else None,
             det_every=config.det_every,
         ),
     )

@@ -283,3 +283,32 @@ def test_plane_transfer_cpu():
 @pytest.mark.needs_cuda
 def test_plane_transfer_cuda():
     _check_transfer(torch.device("cuda"))
+
+
+def test_device_frame_path_matches_cpu_frame_path():
+    """Planes -> device RGB -> model -> device YUV equals reader -> Upscaler -> writer within 3 levels.
+
+    The CPU path's decode is swscale's 8-bit fast path (biased by about a level, within 3): the whole
+    path differs by no more than that, by a level on average.
+    """
+    from vsr.models.registry import load_model_from
+    from vsr.pipelines.upscale import Upscaler
+
+    matrix, pix = "ITU601", "yuv420p"
+    fmt = YuvFormat.for_pix_fmt(pix, matrix, False)
+    frames = [_encode_cpu(sample_frame(i, W, H), pix, matrix, False) for i in range(3)]
+    upscaler = Upscaler(load_model_from("bicubic", 2).module, 2, torch.device("cpu"))
+    # The CPU path as vsr enhance runs it today.
+    rgb_hr = upscaler([_decode_cpu(f, matrix, False, 8).astype(np.uint8) for f in frames])
+    cpu = [frame_planes(_encode_cpu(img, pix, matrix, False)) for img in rgb_hr]
+    # The device path.
+    transfer = PlaneTransfer(torch.device("cpu"))
+    y, u, v = transfer.upload([frame_planes(f) for f in frames])
+    with torch.inference_mode():
+        out = upscaler.module(yuv_to_rgb(y, u, v, fmt))
+    dev = transfer.download(rgb_to_yuv(out, fmt)).wait()
+    for got, want in zip(dev, cpu, strict=True):
+        for a, b in zip(got, want, strict=True):
+            assert a.shape == b.shape
+            diff = np.abs(a.astype(int) - b.astype(int))
+            assert diff.max() <= 3 and diff.mean() <= 1.25
