@@ -116,3 +116,17 @@ def test_random_srresnet_weights_never_reach_the_registry(tmp_path):
     loaded = load_model_from(path, 2)
     x = torch.rand(1, 3, 8, 8)
     assert loaded.module(x).shape == (1, 3, 16, 16)
+
+
+def test_bench_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom vsr.cli import main\ntry:\n    main(['bench', '--help'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert 'torch' not in sys.modules and 'av' not in sys.modules\nprint('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
