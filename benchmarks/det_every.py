@@ -1,6 +1,7 @@
 """What does detecting faces every k-th frame cost in accuracy, and what does a smaller detection frame save?
 
-    OMP_NUM_THREADS=1 python benchmarks/det_every.py [--frames 60] [--out benchmarks/results/det_every.json]
+    OMP_NUM_THREADS=1 python benchmarks/det_every.py [--frames 60] [--detector auto|haar|yuface]
+        [--out benchmarks/results/det_every.json]
 
 On the shared clips (``../shared/data/videos/*.mp4``), in one run:
 - detector cost per frame (median ms) at the default detection resolution (``--det-upsample 0``: 2x for
@@ -86,6 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60, help="frames decoded from the start of each clip")
     ap.add_argument("--videos", type=Path, default=VIDEOS)
+    ap.add_argument("--detector", default="auto", help="as --detector of vsr enhance")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "det_every.json")
     args = ap.parse_args()
 
@@ -96,7 +98,7 @@ def main() -> None:
     from vsr.pipelines.face.detect import make_detector
 
     torch.set_num_threads(1)
-    detectors = {name: make_detector("auto", 0.5, up) for name, up in UPSAMPLES.items()}
+    detectors = {name: make_detector(args.detector, 0.5, up) for name, up in UPSAMPLES.items()}
     clips, cost = [], {name: [] for name in UPSAMPLES}
     totals: dict[str, dict[str, list]] = {}
     for path in sorted(args.videos.glob("*.mp4")):
@@ -124,7 +126,8 @@ def main() -> None:
         print(json.dumps(clip), flush=True)
 
     result = {
-        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python benchmarks/det_every.py --frames {args.frames}",
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python benchmarks/det_every.py "
+        f"--frames {args.frames} --detector {args.detector}",
         "detector": detectors["default"].name,
         "machine": f"{os.cpu_count()} CPU cores (shared), torch threads 1",
         "frames_per_clip": args.frames,
