@@ -20,9 +20,12 @@ writer today (measured with PyAV 18.1 / FFmpeg 8.1, impulse responses):
   repeated horizontally;
 - down (encode): the mean of each horizontal pair, then vertically the
   factor-2 triangle filter (1, 3, 3, 1)/8, edges repeated.
-Where swscale itself is not exact (its 8-bit 4:2:x fast path rounds with a bias
-of about one level; above 8 bits in limited range it scales RGB by 255/256), this
-module keeps the standard arithmetic; ``tests/test_yuv.py`` measures both.
+Where swscale itself is not exact, this module keeps the standard arithmetic
+(``tests/test_yuv.py`` measures both): its 8-bit 4:2:x decode takes a fast path
+that rounds with a bias of about one level (at most 3); above 8 bits its 16-bit
+RGB tops out at 65280 in limited range (x1023/1024 in full range at 10 bits) on
+decode, and it reads 65280 as white on encode, so its output differs from the
+exact one by up to 4 levels at 10 bits near white.
 """
 
 from __future__ import annotations
