@@ -142,6 +142,11 @@ class Detector:
         """The square crop box (as ``face_box_from_eyes`` would cut it) for one of this detector's boxes."""
         return face_box_from_detection(det, self.side_factor, self.centre_down)
 
+    def describe(self) -> str:
+        """One line for reports (``vsr bench``): the detector and its settings."""
+        up = "auto" if self.upsample is None else f"{self.upsample:g}x"
+        return f"{self.name} (threshold {self.threshold:g}, upsample {up})"
+
 
 def face_box_from_detection(det: Detection, side_factor: float = 1.5, centre_down: float = 0.1) -> FaceBox:
     """Map a detector box to the square crop box used for training crops (calibrated factors)."""

@@ -93,3 +93,18 @@ class BatchSize(click.ParamType):
         if n < 1:
             self.fail(f"{n} is not a positive integer", param, ctx)
         return n
+
+
+def compute_options(func):
+    """``--device``, ``--precision`` and ``--batch-size``: how a command runs its model."""
+    func = option(
+        "--batch-size", type=BatchSize(), default="auto", show_default=True, help="Frames per model call."
+    )(func)
+    func = option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+        default="auto",
+        show_default=True,
+        help="auto = fp16 on CUDA, fp32 on CPU.",
+    )(func)
+    return option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(func)
