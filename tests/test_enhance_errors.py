@@ -168,27 +168,34 @@ def test_file_names_starting_with_dash(video_factory, tmp_path):
     assert (tmp_path / "-output.mkv").stat().st_size > 0
 
 
+def _writing(folder: Path) -> bool:
+    return any(p.suffix == ".part" and p.stat().st_size > 0 for p in folder.iterdir())
+
+
 def test_ctrl_c_leaves_nothing_behind(video_factory, tmp_path):
     src = video_factory("long.mp4", width=320, height=240, frames=400)
     out = tmp_path / "out.mp4"
+    # Interpolation at x4: slow enough to be interrupted mid-file (1280x960 encodes), quick to start.
+    args = [str(src), str(out), "-q", "--scale", "4", "--mode", "frame", "--model", "bicubic"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vsr", "enhance", str(src), str(out), "-q", "--scale", "4"],
+        [sys.executable, "-m", "vsr", "enhance", *args],
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
     )
-    # wait until the temporary output exists, i.e. frames are being written, then interrupt
-    deadline = time.time() + 240
-    while (
-        time.time() < deadline
-        and proc.poll() is None
-        and not any(p.suffix == ".part" for p in tmp_path.iterdir())
-    ):
-        time.sleep(0.05)
-    assert any(p.suffix == ".part" for p in tmp_path.iterdir()), "enhance never started writing"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        # wait until the temporary output holds data, i.e. frames are being written, then interrupt
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None and not _writing(tmp_path):
+            time.sleep(0.05)
+        assert _writing(tmp_path), "enhance never started writing"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []

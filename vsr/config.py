@@ -29,7 +29,9 @@ class FaceOptions:
     face_model: str | None = None  # registry name/path; None = the face model of the scale, if shipped
     min_face: int = 12  # smallest face (box side, input pixels) to enhance
     det_threshold: float = 0.5
-    det_every: int = 1  # run the detector every N frames, track in between
+    # Detect every N frames, track in between.  2 by measurement (benchmarks/det_every.py, 13 shared clips):
+    # 95.5 % of every-frame faces found at IoU 0.977, for half the detection cost.
+    det_every: int = 2
     det_upsample: float = 0.0  # detect on the frame enlarged by this factor; 0 = auto (2x up to 1024 px)
     draw_boxes: bool = False
 

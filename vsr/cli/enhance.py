@@ -88,7 +88,7 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
 @option(
     "--det-every",
     type=int,
-    default=1,
+    default=2,
     show_default=True,
     help="Face mode: detect every N frames, track in between.",
 )
