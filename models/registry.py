@@ -241,3 +241,24 @@ def describe_model(spec: ModelSpec) -> dict[str, Any]:
         "metrics": spec.metrics,
         "card": str(spec.card) if spec.card.is_file() else None,
     }
+
+
+class ModelCache:
+    """Loaded models memoised per process, so a long-lived worker (``vsr batch``) loads each model once.
+
+    ``load`` has ``load_model_from``'s signature; the modules are shared between the files a worker
+    runs, which is safe because inference never changes them (eval mode, no grad).
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int], LoadedModel] = {}
+
+    def load(self, name_or_path: str, scale: int) -> LoadedModel:
+        """The model for ``(name_or_path, scale)``, loaded (and sha256-checked) on first use only."""
+        key = (name_or_path, scale)
+        if key not in self._models:
+            self._models[key] = load_model_from(name_or_path, scale)
+        return self._models[key]
+
+    def __len__(self) -> int:
+        return len(self._models)

@@ -106,11 +106,16 @@ def temp_path_for(output: Path) -> Path:
 
 
 # -- step 3: model and stage ----------------------------------------------------------------------------------
-def build_upscaler(model_name: str, config: EnhanceConfig, device, precision: str):
+def build_upscaler(model_name: str, config: EnhanceConfig, device, precision: str, models=None):
+    """``models`` (a ``ModelCache``) lets a long-lived batch worker load each model once."""
     from vsr.models.registry import load_model_from
     from vsr.pipelines.upscale import Upscaler
 
-    loaded = load_model_from(model_name, config.scale)
+    loaded = (
+        models.load(model_name, config.scale)
+        if models is not None
+        else load_model_from(model_name, config.scale)
+    )
     return loaded, Upscaler(loaded.module, config.scale, device, precision, config.batch_size, config.tile)
 
 
@@ -127,11 +132,13 @@ def resolve_mode(config: EnhanceConfig, face_model: str | None) -> str:
     return "face" if available_detector() else "frame"
 
 
-def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, result: EnhanceResult):
+def build_stage(
+    config: EnhanceConfig, model_name: str, device, precision: str, result: EnhanceResult, models=None
+):
     """The frame or face stage with its models loaded: (stage, the main loaded model, every upscaler)."""
     from vsr.models.registry import DEFAULT_FACE_MODEL
 
-    loaded, upscaler = build_upscaler(model_name, config, device, precision)
+    loaded, upscaler = build_upscaler(model_name, config, device, precision, models)
     face_name = config.face.face_model or DEFAULT_FACE_MODEL.get(config.scale)
     if resolve_mode(config, face_name) == "frame":
         return FrameStage(upscaler), loaded, [upscaler]
@@ -144,10 +151,12 @@ def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, 
         )
     result.data["face_model"] = face_name
     face_upscaler = (
-        upscaler if face_name == model_name else build_upscaler(face_name, config, device, precision)[1]
+        upscaler
+        if face_name == model_name
+        else build_upscaler(face_name, config, device, precision, models)[1]
     )
     if config.face.background in ("lanczos", "bicubic"):
-        _, background = build_upscaler(config.face.background, config, device, precision)
+        _, background = build_upscaler(config.face.background, config, device, precision, models)
     else:
         background = upscaler
     stage = FaceStage(config.face, config.scale, face_upscaler, background)
@@ -209,8 +218,12 @@ def check_invariants(
 
 
 # -- the pipeline -----------------------------------------------------------------------------------------------
-def enhance(config: EnhanceConfig) -> dict[str, Any]:
-    """Run ``vsr enhance`` for ``config`` and return the report dict (also written to ``config.report``)."""
+def enhance(config: EnhanceConfig, models=None, on_frames=None) -> dict[str, Any]:
+    """Run ``vsr enhance`` for ``config`` and return the report dict (also written to ``config.report``).
+
+    ``models``: a ``vsr.models.registry.ModelCache`` (batch workers load each model once);
+    ``on_frames(n)``: called as frames are written (batch workers report per-file progress).
+    """
     from vsr.media.probe import probe
     from vsr.media.reader import VideoReader
     from vsr.media.writer import EncodeSettings, VideoWriter, container_for, default_codec
@@ -250,7 +263,7 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
                 info = reader.info
                 progress.total = info.frames
                 # 3. model and stage
-                stage, loaded, upscalers = build_stage(config, model_name, device, precision, result)
+                stage, loaded, upscalers = build_stage(config, model_name, device, precision, result, models)
                 # 4. stream
                 out_w, out_h = info.width * config.scale, info.height * config.scale
                 settings = EncodeSettings(
@@ -288,6 +301,8 @@ def enhance(config: EnhanceConfig) -> dict[str, Any]:
                         consumer.put((image, pts, tb))
                         frames_out += 1
                     progress.update(len(images))
+                    if on_frames is not None:
+                        on_frames(len(images))
 
                 for frame in producer:
                     frames_in += 1
