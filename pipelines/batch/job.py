@@ -114,30 +114,35 @@ def died_message(exitcode: int | None) -> str:
     return f"the worker process exited with code {exitcode} while enhancing this file"
 
 
-class TestHook:
+class FaultHook:
     """TEST-ONLY fault injection, read from ``_VSR_TEST_WORKER_HOOK`` in worker processes only.
 
-    The value is JSON ``{"match": GLOB, "dir": FOLDER, "times": N}``: while ``FOLDER`` holds fewer than
-    ``N`` marker files, a worker enhancing an input whose name matches ``GLOB`` writes a marker named
-    after its pid once its first frames are encoded (mid-file, with the temporary output open) and then
-    hangs, so a test can SIGKILL it, time it out, or kill the whole batch at a known point.  The batch
-    command never sets it; nothing else reads it.
+    The value is JSON ``{"match": GLOB, "dir": FOLDER, "times": N, "after": F}``: while ``FOLDER`` holds
+    fewer than ``N`` marker files, a worker enhancing an input whose name matches ``GLOB`` writes a marker
+    named after its pid once ``F`` frames (default 1) have gone to the encoder (mid-file: with enough
+    frames the encoder has started writing the temporary output) and then hangs, so a test can SIGKILL
+    it, time it out, or kill the whole batch at a known point.  The batch command never sets it; nothing
+    else reads it.
     """
 
     ENV = "_VSR_TEST_WORKER_HOOK"
 
     def __init__(self, spec: dict[str, Any] | None) -> None:
         self.spec = spec
+        self._seen: dict[int, int] = {}  # task key -> frames so far
 
     @classmethod
-    def from_env(cls) -> TestHook:
+    def from_env(cls) -> FaultHook:
         raw = os.environ.get(cls.ENV)
         return cls(json.loads(raw) if raw else None)
 
-    def on_frames(self, task: Task) -> None:
+    def on_frames(self, task: Task, n: int) -> None:
         import fnmatch
 
         if not self.spec or not fnmatch.fnmatch(task.config.input.name, self.spec["match"]):
+            return
+        self._seen[task.key] = self._seen.get(task.key, 0) + n
+        if self._seen[task.key] < int(self.spec.get("after", 1)):
             return
         folder = Path(self.spec["dir"])
         if len(list(folder.iterdir())) >= int(self.spec.get("times", 1)):

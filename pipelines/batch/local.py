@@ -74,9 +74,9 @@ def worker_main(conn, parent: int, gpu: str | None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     import vsr.pipelines.upscale  # noqa: F401  (torch, once, before the first file)
     from vsr.models.registry import ModelCache
-    from vsr.pipelines.batch.job import TestHook, run_task
+    from vsr.pipelines.batch.job import FaultHook, run_task
 
-    cache, hook = ModelCache(), TestHook.from_env()
+    cache, hook = ModelCache(), FaultHook.from_env()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -91,7 +91,7 @@ def worker_main(conn, parent: int, gpu: str | None) -> None:
         def on_frames(n: int, task: Task = task) -> None:
             nonlocal pending, last
             pending += n
-            hook.on_frames(task)
+            hook.on_frames(task, n)
             now = time.monotonic()
             if now - last >= FRAMES_EVERY_S:
                 conn.send(("frames", task.key, pending))

@@ -155,7 +155,9 @@ class RayEngine:
                             raise EngineError(f"no Ray worker started within {START_GRACE_S:g}s")
                     if a.ready_ref is None and a.task is None and queue:
                         a.task, a.started = queue.popleft(), now
-                        a.ref = a.handle.run.options(max_task_retries=0, retry_exceptions=False).remote(a.task)
+                        a.ref = a.handle.run.options(max_task_retries=0, retry_exceptions=False).remote(
+                            a.task
+                        )
                         sink.started(a.name, a.task)
                 running = [a for a in actors if a.ref is not None]
                 if not running:
