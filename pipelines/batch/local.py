@@ -11,6 +11,7 @@ batch leaves no orphan still writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -142,17 +143,16 @@ class LocalEngine:
         child_conn.close()
         slot.conn, slot.ready, slot.task, slot.started, slot.timed_out = parent_conn, False, None, None, False
 
-    def _stop(self, slot: _Slot, kill: bool = False) -> None:
+    def _stop(self, slot: _Slot, kill: bool = False, graceful: bool = True) -> None:
         if slot.process is None:
             return
         if kill:
             slot.process.kill()
         else:
-            try:
-                slot.conn.send(None)
-            except OSError:
-                pass
-            slot.process.join(10)
+            if graceful:
+                with contextlib.suppress(OSError):
+                    slot.conn.send(None)
+                slot.process.join(10)
             if slot.process.is_alive():
                 slot.process.terminate()
                 slot.process.join(10)
@@ -172,6 +172,7 @@ class LocalEngine:
         ]
         busy = 0
         start_failures = 0
+        clean = False
         try:
             while queue or delayed or busy:
                 now = time.monotonic()
@@ -215,9 +216,10 @@ class LocalEngine:
                         slot.task = None
                     elif slot.task is not None:
                         self._check_time(slot, now)
-        finally:
+            clean = True
+        finally:  # after Ctrl-C or an error: SIGTERM at once (enhance removes its temporary), then SIGKILL
             for slot in slots:
-                self._stop(slot)
+                self._stop(slot, graceful=clean)
 
     def _check_time(self, slot: _Slot, now: float) -> None:
         late = self.timeout is not None and slot.started is not None and now - slot.started > self.timeout
