@@ -290,3 +290,28 @@ def test_model_cache_loads_each_model_once(monkeypatch):
     first = cache.load("bicubic", 2)
     assert cache.load("bicubic", 2) is first and cache.load("bicubic", 4) is not first
     assert calls == [("bicubic", 2), ("bicubic", 4)] and len(cache) == 2
+
+
+def test_a_second_batch_on_the_same_out_dir_is_refused(tmp_path):
+    from vsr.errors import EngineError
+
+    with Ledger(tmp_path / "ledger.jsonl"):
+        with pytest.raises(EngineError, match="another vsr batch is running"):
+            Ledger(tmp_path / "ledger.jsonl").__enter__()
+    with Ledger(tmp_path / "ledger.jsonl") as again:  # released when the first one ends
+        again.append({"event": "attempt"})
+
+
+def test_ray_engine_without_ray_exits_1(tmp_path, capsys, monkeypatch, video_factory):
+    import sys
+
+    from vsr.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    clip = video_factory("noray.mp4", width=64, height=48, frames=6, audio_tracks=0)
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(clip), "--out-dir", str(tmp_path / "o"), "--engine", "ray", "--model", "bicubic"])
+    err = capsys.readouterr().err
+    assert (
+        exc.value.code == 1 and "pip install 'vsr-faces[ray]'" in err and len(err.strip().splitlines()) == 1
+    )

@@ -7,17 +7,24 @@ new line.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from vsr.errors import EngineError
+
 LEDGER_NAME = "ledger.jsonl"
 
 
 class Ledger:
-    """Append attempt records to ``path`` durably (one ``write`` + ``fsync`` per record)."""
+    """Append attempt records to ``path`` durably (one ``write`` + ``fsync`` per record).
+
+    While open it holds an exclusive ``flock`` on the file, so a second batch on the same out dir is
+    refused instead of doing the same files twice; the kernel releases it however the process ends.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -26,6 +33,14 @@ class Ledger:
     def __enter__(self) -> Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise EngineError(
+                f"another vsr batch is running on this --out-dir (it holds {self.path}); wait for it to finish"
+            ) from None
         size = os.fstat(self._fd).st_size
         if size:
             with open(self.path, "rb") as f:

@@ -57,10 +57,10 @@ class BatchProgress:
             self._overall = self._rich.add_task(self._counts(), total=max(1, self.total_frames), rate="")
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type, *exc: object) -> None:
         if self._rich is not None:
             self._rich.stop()
-        elif not self.quiet:
+        elif not self.quiet and exc_type is None:
             self._json("summary")
 
     # -- events ------------------------------------------------------------------------------------------------

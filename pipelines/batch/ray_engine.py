@@ -79,14 +79,16 @@ class RayEngine:
         self.requested, self.timeout, self.address = workers, timeout, address
         self.gpus = gpus_per_job if gpus_per_job is not None else (1.0 if have_gpus else 0.0)
         self.workers = workers or 0
-
-    def _connect(self):
-        try:
-            import ray
+        try:  # before anything starts: a missing extra is the batch's failure, not each file's
+            import ray  # noqa: F401
         except ImportError:
             raise EngineError(
                 "--engine ray needs Ray: pip install 'vsr-faces[ray]' (or 'ray[default]')"
             ) from None
+
+    def _connect(self):
+        import ray
+
         if ray.is_initialized():
             return ray, False
         try:

@@ -123,6 +123,47 @@ def _expected_frames(path: Path) -> int:
         return 0
 
 
+def _decide(cfg: BatchConfig, jobs: list[Job]) -> tuple[dict[int, FileResult], list[Task], dict[int, dict]]:
+    """Step 3: per job, skip / recover / refuse / run: (results so far, tasks to run, recovered facts)."""
+    identity = ModelIdentity()
+    results: dict[int, FileResult] = {}
+    tasks: list[Task] = []
+    recovered: dict[int, dict[str, Any]] = {}
+    for key, job in enumerate(jobs):
+        base = {"input": str(job.input), "output": str(job.output), "origin": job.origin}
+        try:
+            fp = fingerprint(job.config, cfg.hash, identity)
+        except OSError as exc:
+            error = f"cannot read {job.input}: {exc.strerror or exc}"
+            results[key] = FileResult(**base, status="failed", error_class="InputError", error=error)
+            continue
+        d = decide(job.output, fp)
+        if d.action == "skip":
+            results[key] = FileResult(**base, status="skipped", reason=d.reason)
+            continue
+        if d.action == "recover" and not cfg.dry_run:
+            try:
+                facts = output_facts(job.output)
+            except VsrError:
+                d.reason = "output does not validate"
+            else:
+                write_sidecar(
+                    job.output, "done", fp, output=facts, report={"status": "ok", "recovered": True}
+                )
+                results[key] = FileResult(**base, status="recovered", reason=d.reason, frames=facts["frames"])
+                recovered[key] = facts
+                continue
+        if not d.ours and not cfg.defaults.overwrite:
+            error = f"output exists and was not written by vsr batch: {job.output}; pass --overwrite to replace it"
+            results[key] = FileResult(
+                **base, status="failed", reason=d.reason, error_class="OutputError", error=error
+            )
+            continue
+        tasks.append(Task(key, replace(job.config, overwrite=True), fp))
+        results[key] = FileResult(**base, status="planned", reason=d.reason)
+    return results, tasks, recovered
+
+
 def run_batch(cfg: BatchConfig, progress_stream=None, live: bool | None = None) -> BatchReport:
     """Run ``vsr batch`` for ``cfg``; returns the report (``report.failed`` lists what did not finish)."""
     t0 = time.perf_counter()
@@ -137,112 +178,61 @@ def run_batch(cfg: BatchConfig, progress_stream=None, live: bool | None = None) 
         duplicates=plan.duplicates,
         dry_run=cfg.dry_run,
     )
-    # 2. temporaries of killed runs
-    if not cfg.dry_run:
-        for folder in sorted({job.output.parent for job in plan.jobs} | {out_dir}):
-            for tmp in stale_temporaries(folder):
-                discard(tmp)
-                report.removed_temporaries.append(str(tmp))
-    # 3. decide
-    identity = ModelIdentity()
-    results: dict[int, FileResult] = {}
-    tasks: list[Task] = []
-    recovered: list[tuple[int, dict[str, Any]]] = []
-    for key, job in enumerate(plan.jobs):
-        base = {"input": str(job.input), "output": str(job.output), "origin": job.origin}
-        try:
-            fp = fingerprint(job.config, cfg.hash, identity)
-        except OSError as exc:
-            results[key] = FileResult(
-                **base,
-                status="failed",
-                error_class="InputError",
-                error=f"cannot read {job.input}: {exc.strerror or exc}",
-            )
-            continue
-        d = decide(job.output, fp)
-        if d.action == "skip":
-            results[key] = FileResult(**base, status="skipped", reason=d.reason)
-        elif d.action == "recover":
-            if cfg.dry_run:
-                results[key] = FileResult(**base, status="planned", reason=d.reason)
-                continue
-            try:
-                facts = output_facts(job.output)
-            except VsrError:
-                tasks.append(Task(key, replace(job.config, overwrite=True), fp))
-                results[key] = FileResult(**base, status="planned", reason="output does not validate")
-                continue
-            write_sidecar(job.output, "done", fp, output=facts, report={"status": "ok", "recovered": True})
-            results[key] = FileResult(**base, status="recovered", reason=d.reason, frames=facts["frames"])
-            recovered.append((key, facts))
-        elif not d.ours and not cfg.defaults.overwrite:
-            results[key] = FileResult(
-                **base,
-                status="failed",
-                reason=d.reason,
-                error_class="OutputError",
-                error=f"output exists and was not written by vsr batch: {job.output}; pass --overwrite to replace it",
-            )
-        else:
-            tasks.append(Task(key, replace(job.config, overwrite=True), fp))
-            results[key] = FileResult(**base, status="planned", reason=d.reason)
     if cfg.dry_run:
+        results, _, _ = _decide(cfg, plan.jobs)
         report.files = [results[k] for k in sorted(results)]
         report.seconds = round(time.perf_counter() - t0, 3)
         return report
 
-    # 4. run
-    ledger_path = out_dir / LEDGER_NAME
-    known = {
-        "skipped": sum(r.status in ("skipped", "recovered") for r in results.values()),
-        "failed": sum(r.status == "failed" for r in results.values()),
-    }
-    with Ledger(ledger_path) as ledger:
-        for key, facts in recovered:
+    # 2. the ledger is also the lock: one batch per out dir; then the temporaries of killed runs
+    with Ledger(out_dir / LEDGER_NAME) as ledger:
+        for folder in sorted({job.output.parent for job in plan.jobs} | {out_dir}):
+            for tmp in stale_temporaries(folder):
+                discard(tmp)
+                report.removed_temporaries.append(str(tmp))
+        # 3. decide
+        results, tasks, recovered = _decide(cfg, plan.jobs)
+        for key, facts in recovered.items():
             job = plan.jobs[key]
-            ledger.append(
-                {
-                    "event": "recovered",
-                    "input": str(job.input),
-                    "output": str(job.output),
-                    "frames": facts["frames"],
-                }
-            )
+            event = {"event": "recovered", "input": str(job.input), "output": str(job.output)}
+            ledger.append({**event, "frames": facts["frames"]})
         for r in results.values():
             if r.status == "failed":
-                ledger.append(
-                    {
-                        "event": "refused",
-                        "input": r.input,
-                        "output": r.output,
-                        "error_class": r.error_class,
-                        "error": r.error,
-                    }
-                )
+                event = {"event": "refused", "input": r.input, "output": r.output}
+                ledger.append({**event, "error_class": r.error_class, "error": r.error})
+        # 4. run
         if tasks:
-            for task in tasks:
-                task.config.output.parent.mkdir(parents=True, exist_ok=True)
-            engine = make_engine(cfg, len(tasks))
-            report.workers = engine.workers
-            with BatchProgress(
-                len(plan.jobs), 0, known, quiet=cfg.defaults.quiet, stream=progress_stream, live=live
-            ) as progress:
-                tracker = Tracker(plan.jobs, ledger, progress, cfg)
-                for task in tasks:
-                    tracker.expected[task.key] = _expected_frames(task.config.input)
-                    tracker.results[task.key] = results[task.key]
-                progress.total_frames = sum(tracker.expected.values())
-                try:
-                    engine.run(tasks, tracker)
-                finally:
-                    for folder in sorted({t.config.output.parent for t in tasks}):
-                        for tmp in stale_temporaries(folder):
-                            discard(tmp)
-            results.update(tracker.results)
+            _run(cfg, plan.jobs, tasks, results, ledger, report, progress_stream, live)
     # 5. report
     report.files = [results[k] for k in sorted(results)]
     report.seconds = round(time.perf_counter() - t0, 3)
     if cfg.report:
         report.write(cfg.report)
     return report
+
+
+def _run(cfg, jobs, tasks, results, ledger, report, progress_stream, live) -> None:
+    """Step 4: run ``tasks`` on the engine; their final results replace the planned ones in ``results``."""
+    for task in tasks:
+        task.config.output.parent.mkdir(parents=True, exist_ok=True)
+    known = {
+        "skipped": sum(r.status in ("skipped", "recovered") for r in results.values()),
+        "failed": sum(r.status == "failed" for r in results.values()),
+    }
+    engine = make_engine(cfg, len(tasks))
+    with BatchProgress(
+        len(jobs), 0, known, quiet=cfg.defaults.quiet, stream=progress_stream, live=live
+    ) as progress:
+        tracker = Tracker(jobs, ledger, progress, cfg)
+        for task in tasks:
+            tracker.expected[task.key] = _expected_frames(task.config.input)
+            tracker.results[task.key] = results[task.key]
+        progress.total_frames = sum(tracker.expected.values())
+        try:
+            engine.run(tasks, tracker)
+        finally:
+            report.workers = engine.workers
+            for folder in sorted({t.config.output.parent for t in tasks}):
+                for tmp in stale_temporaries(folder):
+                    discard(tmp)
+    results.update(tracker.results)

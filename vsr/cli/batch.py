@@ -10,6 +10,7 @@ import click
 
 from vsr.cli.options import enhance_config, enhance_options, option
 from vsr.errors import EXIT_PARTIAL
+from vsr.pipelines.batch.config import ENGINES, HASH_MODES
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -40,7 +41,7 @@ from vsr.errors import EXIT_PARTIAL
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Seconds per file before its worker is killed. [default: none]",
+    help="Seconds per file (from when a worker starts it) before the worker is killed. [default: none]",
 )
 @option(
     "--retries",
@@ -52,7 +53,7 @@ from vsr.errors import EXIT_PARTIAL
 @option(
     "--hash",
     "hash_mode",
-    type=click.Choice(["quick", "full"]),
+    type=click.Choice(HASH_MODES),
     default="quick",
     show_default=True,
     help="Input identity: quick = size, mtime and sha256 of the first and last MiB; full = sha256 of the file.",
@@ -66,7 +67,7 @@ from vsr.errors import EXIT_PARTIAL
 )
 @option(
     "--engine",
-    type=click.Choice(["local", "ray"]),
+    type=click.Choice(ENGINES),
     default="local",
     show_default=True,
     help="local worker processes or a Ray cluster.",
