@@ -229,6 +229,12 @@ def test_decide_skip_redo_recover(tmp_path, video_factory):
     assert decide(out, fp).action == "skip"
     changed = decide(out, {**fp, "options": {"scale": 4}})
     assert changed.action == "run" and changed.reason == "changed: options.scale"
+    out.write_bytes(clip.read_bytes())  # rewritten (new mtime), same content: probed again, still done
+    os.utime(out, ns=(10**18, 10**18))
+    assert decide(out, fp).action == "skip"
+    out.write_bytes(bytes(len(clip.read_bytes())))  # same size, not a video any more
+    os.utime(out, ns=(2 * 10**18, 2 * 10**18))
+    assert decide(out, fp).action == "run"
     out.write_bytes(clip.read_bytes()[:-200])  # truncated behind our back
     assert decide(out, fp).action == "run"
     # killed between publishing the output and recording it: adopted, not redone

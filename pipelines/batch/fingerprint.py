@@ -142,20 +142,29 @@ def write_sidecar(target: Path, state: str, fp: dict[str, Any], **fields: Any) -
 
 
 def output_facts(output: Path) -> dict[str, Any]:
-    """What the quick validation compares: size, and frames and duration from the container's header."""
-    from vsr.media.probe import probe
+    """What the quick validation compares: size and mtime, and frames and duration from the header."""
+    from vsr.media.probe import extent
 
-    info = probe(output)
-    return {"size": output.stat().st_size, "frames": info.frames, "duration": info.duration}
+    st = output.stat()
+    frames, duration = extent(output)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "frames": frames, "duration": duration}
 
 
 def output_matches(output: Path, recorded: dict[str, Any] | None) -> bool:
-    """Does ``output`` still exist and probe to the recorded size, frames and duration?"""
+    """Does ``output`` still exist with the recorded size, frames and duration?
+
+    The recorded frames and duration come from probing this very file when it was written; while its
+    size and mtime are unchanged it is that file, so it is not opened again (a re-run over thousands of
+    done files costs a ``stat`` each).  A changed mtime (a copy, a touch, a rewrite) means a probe.
+    """
     if not recorded or not output.is_file():
         return False
     try:
-        if output.stat().st_size != recorded.get("size"):
+        st = output.stat()
+        if st.st_size != recorded.get("size"):
             return False
+        if st.st_mtime_ns == recorded.get("mtime_ns"):
+            return True
         facts = output_facts(output)
     except (OSError, VsrError):
         return False

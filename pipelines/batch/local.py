@@ -188,7 +188,10 @@ class LocalEngine:
                         busy += 1
                 live = [s for s in slots if s.process is not None]
                 handles = [s.conn for s in live] + [s.process.sentinel for s in live]
-                wait(handles, timeout=POLL_S)
+                if handles:
+                    wait(handles, timeout=POLL_S)
+                else:  # only delayed retries left (out-of-memory backoff)
+                    time.sleep(POLL_S)
                 for slot in live:
                     busy -= self._drain(slot, sink, queue, delayed)
                     if slot.process.exitcode is not None or slot.timed_out:
