@@ -21,6 +21,7 @@ from typing import Any
 from vsr.config import EnhanceConfig
 from vsr.errors import ResourceError, VsrError, one_line
 from vsr.pipelines.batch.fingerprint import output_facts, sidecar_path, write_sidecar
+from vsr.pipelines.batch.ledger import utc_now
 from vsr.pipelines.batch.report import report_dict
 
 # How an attempt ended (``kind`` in a result row and the ledger).
@@ -36,10 +37,6 @@ class Task:
     config: EnhanceConfig
     fingerprint: dict[str, Any]
     attempt: int = 1
-
-
-def _utc() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def error_row(task: Task, kind: str, error_class: str, message: str, transient: bool) -> dict[str, Any]:
@@ -62,7 +59,7 @@ def run_task(task: Task, models: Any, on_frames: Callable[[int], None] | None = 
     had_output = output.exists()
     started = time.perf_counter()
     write_sidecar(
-        output, "running", task.fingerprint, started_at=_utc(), attempt=task.attempt, pid=os.getpid()
+        output, "running", task.fingerprint, started_at=utc_now(), attempt=task.attempt, pid=os.getpid()
     )
     try:
         report = report_dict(enhance(task.config, models=models, on_frames=on_frames))
@@ -72,12 +69,12 @@ def run_task(task: Task, models: Any, on_frames: Callable[[int], None] | None = 
         message = one_line(exc) if isinstance(exc, VsrError) else f"internal error: {one_line(exc)}"
         row = error_row(task, ERROR, type(exc).__name__, message, transient)
         if had_output or output.exists():  # keep a record beside the output that is now stale
-            write_sidecar(output, "failed", task.fingerprint, error=row, finished_at=_utc())
+            write_sidecar(output, "failed", task.fingerprint, error=row, finished_at=utc_now())
         else:
             sidecar_path(output).unlink(missing_ok=True)
         return row
     seconds = round(time.perf_counter() - started, 3)
-    write_sidecar(output, "done", task.fingerprint, output=facts, report=report, finished_at=_utc())
+    write_sidecar(output, "done", task.fingerprint, output=facts, report=report, finished_at=utc_now())
     return {
         "key": task.key,
         "attempt": task.attempt,

@@ -19,6 +19,11 @@ from vsr.errors import EngineError
 LEDGER_NAME = "ledger.jsonl"
 
 
+def utc_now() -> str:
+    """The time as the ledger and sidecars write it (ISO 8601, UTC, seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 class Ledger:
     """Append attempt records to ``path`` durably (one ``write`` + ``fsync`` per record).
 
@@ -57,7 +62,7 @@ class Ledger:
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line and make it durable before returning."""
         assert self._fd is not None, "use Ledger as a context manager"
-        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}, default=str)
+        line = json.dumps({"time": utc_now(), **record}, default=str)
         os.write(self._fd, (line + "\n").encode())  # O_APPEND: one write lands whole at the end
         os.fsync(self._fd)
 

@@ -66,7 +66,8 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _abs(path: Path) -> Path:
+def absolute(path: Path | str) -> Path:
+    """``path`` made absolute without resolving symlinks (so a link's own location is what is checked)."""
     return Path(os.path.abspath(path))
 
 
@@ -79,7 +80,7 @@ def _scan(root: Path, recursive: bool, exclude: Path, origin: str) -> list[_Entr
         keep = []
         for d in sorted(dirs):
             sub = here / d
-            if d.startswith(".") or _abs(sub).resolve() == exclude:
+            if d.startswith(".") or absolute(sub).resolve() == exclude:
                 continue  # hidden folders and the output folder (a re-run must not enhance its outputs)
             if sub.is_symlink():
                 if not _inside(sub.resolve(), real_root):
@@ -98,7 +99,7 @@ def _scan(root: Path, recursive: bool, exclude: Path, origin: str) -> list[_Entr
                     f"{p} is a symlink out of the input folder {root} (to {p.resolve()}); "
                     "pass its target explicitly"
                 )
-            found.append(_Entry(_abs(p), p.relative_to(root), origin))
+            found.append(_Entry(absolute(p), p.relative_to(root), origin))
     return found
 
 
@@ -118,7 +119,7 @@ def _from_argument(arg: str, recursive: bool, exclude: Path) -> list[_Entry]:
     if path.is_dir():
         return _scan(path, recursive, exclude, "argument")
     if path.exists() or path.is_symlink():
-        return [_Entry(_abs(path), Path(path.name), "argument")]
+        return [_Entry(absolute(path), Path(path.name), "argument")]
     if glob.has_magic(arg):
         root = _glob_root(arg)
         matches = sorted(glob.glob(arg, recursive=True))
@@ -128,7 +129,7 @@ def _from_argument(arg: str, recursive: bool, exclude: Path) -> list[_Entry]:
             if p.is_dir():
                 entries.extend(_scan(p, recursive, exclude, "argument"))
             elif not p.name.startswith("."):
-                entries.append(_Entry(_abs(p), p.relative_to(root), "argument"))
+                entries.append(_Entry(absolute(p), p.relative_to(root), "argument"))
         if not entries:
             raise PlanError(f"no files match {arg!r}")
         return entries
@@ -187,7 +188,7 @@ def _manifest_rows(manifest: Path) -> list[tuple[int, dict]]:
 
 
 def _from_manifest(manifest: Path) -> list[_Entry]:
-    root = _abs(manifest.parent)
+    root = absolute(manifest.parent)
     real_root = root.resolve()
     entries = []
     for n, row in _manifest_rows(manifest):
@@ -195,7 +196,7 @@ def _from_manifest(manifest: Path) -> list[_Entry]:
         raw = row.get("input")
         if not isinstance(raw, str) or not raw.strip():
             raise PlanError(f"{where}: the row has no input path")
-        path = _abs(root / raw)  # an absolute path stays absolute
+        path = absolute(root / raw)  # an absolute path stays absolute
         if not _inside(path, root) or not _inside(path.resolve(), real_root):
             raise PlanError(f"{where}: {raw} is outside the manifest's folder {root}; move the manifest up")
         if not path.is_file():
@@ -231,14 +232,14 @@ def _output_for(entry: _Entry, cfg: BatchConfig, config: EnhanceConfig, out_dir:
 
     if entry.output is not None:
         rel = Path(entry.output)
-        target = _abs(out_dir / rel)
+        target = absolute(out_dir / rel)
         if rel.is_absolute() or not _inside(target, out_dir) or target == out_dir:
             raise PlanError(f"{entry.origin}: output {entry.output} must be a name inside --out-dir")
     else:
         ext = entry.path.suffix.lower() if entry.path.suffix.lower() in OUTPUT_EXTENSIONS else ".mp4"
         model = Path(config.model).stem if config.model else "default"
         stem = entry.rel.stem + cfg.suffix.format(scale=config.scale, model=model)
-        target = _abs(out_dir / entry.rel.parent / (stem + ext))
+        target = absolute(out_dir / entry.rel.parent / (stem + ext))
     try:
         container_for(target)
     except VsrError as exc:
@@ -248,7 +249,7 @@ def _output_for(entry: _Entry, cfg: BatchConfig, config: EnhanceConfig, out_dir:
 
 def build_plan(cfg: BatchConfig) -> Plan:
     """Expand the inputs, resolve every file's output and options, and check the plan as a whole."""
-    out_dir = _abs(cfg.out_dir)
+    out_dir = absolute(cfg.out_dir)
     exclude = out_dir.resolve()
     entries: list[_Entry] = []
     for arg in cfg.inputs:

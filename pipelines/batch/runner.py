@@ -11,7 +11,6 @@ Steps:
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +28,7 @@ from vsr.pipelines.batch.fingerprint import (
 )
 from vsr.pipelines.batch.job import DONE, Task, next_step
 from vsr.pipelines.batch.ledger import LEDGER_NAME, Ledger
-from vsr.pipelines.batch.plan import Job, build_plan
+from vsr.pipelines.batch.plan import Job, absolute, build_plan
 from vsr.pipelines.batch.progress import BatchProgress
 from vsr.pipelines.batch.report import BatchReport, FileResult
 
@@ -170,7 +169,7 @@ def run_batch(cfg: BatchConfig, progress_stream=None, live: bool | None = None) 
     cfg.validate()
     # 1. plan
     plan = build_plan(cfg)
-    out_dir = Path(os.path.abspath(cfg.out_dir))
+    out_dir = absolute(cfg.out_dir)
     report = BatchReport(
         engine=cfg.engine,
         out_dir=str(out_dir),
