@@ -2,7 +2,7 @@
 
 Steps:
  1. build and check the whole plan (nothing has run yet when it fails);
- 2. remove temporaries left by killed runs in every output folder;
+ 2. hold the ledger (its lock: one batch per out dir) and remove temporaries left by killed runs;
  3. fingerprint every job and compare with its sidecar: skip what is done, recover what finished just
     before a crash, refuse to replace outputs vsr batch did not write (unless --overwrite);
  4. run the rest on the local worker pool or Ray, one ledger line per attempt, retrying transient failures;
