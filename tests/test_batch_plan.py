@@ -321,3 +321,46 @@ def test_ray_engine_without_ray_exits_1(tmp_path, capsys, monkeypatch, video_fac
     assert (
         exc.value.code == 1 and "pip install 'vsr-faces[ray]'" in err and len(err.strip().splitlines()) == 1
     )
+
+
+def test_workers_default_to_one_per_gpu_each_pinned(tmp_path, monkeypatch):
+    from vsr.pipelines.batch.local import visible_gpus
+    from vsr.pipelines.batch.runner import make_engine
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert visible_gpus() == ["2", "5"]
+    engine = make_engine(cfg(tmp_path, "x"), 10)
+    assert (engine.workers, engine.gpus) == (2, ["2", "5"])  # worker i gets CUDA_VISIBLE_DEVICES=gpus[i]
+    cpu = make_engine(cfg(tmp_path, "x", defaults=EnhanceConfig(Path(), Path(), device="cpu")), 10)
+    assert (cpu.workers, cpu.gpus) == (1, [])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert make_engine(cfg(tmp_path, "x", workers=3), 10).workers == 3 and visible_gpus() == []
+
+
+def test_out_of_memory_is_retried_after_a_backoff_bad_input_is_not(tmp_path):
+    from vsr.pipelines.batch.job import Task
+    from vsr.pipelines.batch.plan import Job
+    from vsr.pipelines.batch.progress import BatchProgress
+    from vsr.pipelines.batch.runner import Tracker
+
+    conf = cfg(tmp_path, "x", retries=2, retry_delay=1.5)
+    job = Job(tmp_path / "a.mp4", tmp_path / "a_x2.mp4", conf.defaults, "argument")
+    oom = {"kind": "error", "error_class": "ResourceError", "error": "out of memory", "transient": True}
+    with Ledger(tmp_path / "ledger.jsonl") as ledger, BatchProgress(1, 6, quiet=True) as progress:
+        tracker = Tracker([job], ledger, progress, conf)
+        task = Task(0, conf.defaults, {})
+        retry, delay = tracker.outcome(task, oom)
+        assert retry.attempt == 2 and delay == 1.5
+        retry, delay = tracker.outcome(retry, oom)
+        assert retry.attempt == 3 and delay == 3.0
+        assert tracker.outcome(retry, oom) == (None, 0.0)  # retries spent
+        bad = {"kind": "error", "error_class": "InputError", "error": "corrupt", "transient": False}
+        tracker2 = Tracker([job], ledger, progress, conf)
+        assert tracker2.outcome(Task(0, conf.defaults, {}), bad) == (None, 0.0)
+    assert tracker.results[0].status == "failed" and tracker.results[0].attempts == 3
+    assert [r["next"] for r in read_ledger(tmp_path / "ledger.jsonl")] == [
+        "retry",
+        "retry",
+        "failed",
+        "failed",
+    ]
