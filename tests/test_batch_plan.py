@@ -364,3 +364,43 @@ def test_out_of_memory_is_retried_after_a_backoff_bad_input_is_not(tmp_path):
         "failed",
         "failed",
     ]
+
+
+def _one_clip(tmp_path: Path, video_factory) -> tuple[Path, Path]:
+    src = tmp_path / "in"
+    src.mkdir()
+    clip = video_factory("rec.mp4", width=64, height=48, frames=6, audio_tracks=0)
+    (src / "rec.mp4").write_bytes(clip.read_bytes())
+    return src, tmp_path / "out"
+
+
+def test_an_output_finished_just_before_a_kill_is_recorded_not_redone(tmp_path, video_factory):
+    from vsr.pipelines.batch import run_batch
+    from vsr.pipelines.batch.fingerprint import read_sidecar, sidecar_path
+
+    src, out = _one_clip(tmp_path, video_factory)
+    conf = cfg(tmp_path, src, out_dir=out)
+    (job,) = build_plan(conf).jobs
+    fp = fingerprint(job.config, "quick", ModelIdentity())
+    out.mkdir()
+    write_sidecar(job.output, "running", fp)  # the attempt started ...
+    os.utime(sidecar_path(job.output), ns=(10**18, 10**18))
+    job.output.write_bytes((src / "rec.mp4").read_bytes())  # ... and published its output, then kill -9
+    report = run_batch(conf)
+    assert [f.status for f in report.files] == ["recovered"] and report.workers == 0
+    assert read_sidecar(job.output)["state"] == "done"
+    assert [r["event"] for r in read_ledger(out / "ledger.jsonl")] == ["recovered"]
+    assert [f.status for f in run_batch(conf).files] == ["skipped"]
+
+
+def test_an_output_not_written_by_vsr_batch_is_not_replaced(tmp_path, video_factory, capsys):
+    from vsr.cli import main
+
+    src, out = _one_clip(tmp_path, video_factory)
+    out.mkdir()
+    (out / "rec_x2.mp4").write_bytes(b"someone's file")
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(src), "--out-dir", str(out), "--model", "bicubic"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 3 and "not written by vsr batch" in err and "--overwrite" in err
+    assert (out / "rec_x2.mp4").read_bytes() == b"someone's file"
