@@ -208,7 +208,7 @@ def test_fingerprint_names_what_changed(tmp_path):
     base = EnhanceConfig(a, tmp_path / "a_x2.mp4", model="bicubic")
     ident = ModelIdentity()
     fp = fingerprint(base, "quick", ident)
-    assert fp == fingerprint(base, "quick", ident)
+    assert fp == fingerprint(base, "quick", ident) == json.loads(json.dumps(fp))  # equal once read back
     other = fingerprint(EnhanceConfig(a, tmp_path / "a_x2.mp4", model="lanczos", crf=30), "quick", ident)
     assert changed_keys(fp, other) == ["models.model", "options.crf"]
     weights = touch(tmp_path / "w.safetensors", b"weights-1")

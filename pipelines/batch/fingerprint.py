@@ -25,7 +25,10 @@ SIDECAR_FORMAT = "vsr-batch-sidecar/1"
 QUICK_BYTES = 1 << 20
 # Options that change the output's pixels or streams (device, batch size, tiling and precision change
 # neither beyond rounding: moving a batch to another machine must not redo it).
-OUTPUT_OPTIONS = ("scale", "mode", "codec", "crf", "preset", "pix_fmt", "audio", "ffmpeg_bin")
+# start/duration/encoder_opt: fields of the orchestrator's EnhanceConfig on main (None where absent).
+OUTPUT_OPTIONS = (
+    "scale", "mode", "codec", "crf", "preset", "pix_fmt", "audio", "ffmpeg_bin", "start", "duration", "encoder_opt",
+)  # fmt: skip
 FACE_OPTIONS = (
     "detector",
     "background",
@@ -100,16 +103,17 @@ def fingerprint(config: EnhanceConfig, hash_mode: str, models: ModelIdentity) ->
     """The fingerprint of enhancing ``config.input`` into ``config.output`` with ``config``'s options."""
     from vsr.media.writer import default_codec
 
-    options = {k: getattr(config, k) for k in OUTPUT_OPTIONS}
+    options = {k: getattr(config, k, None) for k in OUTPUT_OPTIONS}
     options["codec"] = config.codec or default_codec(config.output)
     if config.mode != "frame":
         options["face"] = {k: getattr(config.face, k) for k in FACE_OPTIONS}
-    return {
+    fp = {
         "input": input_identity(config.input, hash_mode),
         "models": {role: models(name) for role, name in models_used(config).items()},
         "options": options,
         "vsr": __version__,
     }
+    return json.loads(json.dumps(fp, default=str))  # as a sidecar reads back (tuples -> lists, paths -> str)
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
