@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -256,11 +257,18 @@ def check_output(reader, writer, written, config: EnhanceConfig) -> dict[str, bo
 
 
 # -- the pipeline -----------------------------------------------------------------------------------------------
-def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = None) -> EnhanceReport:
+def enhance(
+    config: EnhanceConfig,
+    *,
+    models=None,
+    stage: BuiltStage | None = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> EnhanceReport:
     """Run ``vsr enhance`` for ``config``; return its report (also written to ``config.report``).
 
     ``models`` is a ``ModelCache`` to load from (a batch worker keeps one); ``stage`` replaces the
-    stage ``build_stage`` would make (tests).
+    stage ``build_stage`` would make (tests); ``on_frames(n)`` is told of every ``n`` frames finished
+    (a batch worker's progress and watchdog).
     """
     from vsr.atomic import atomic_path
     from vsr.digest import BackgroundDigest
@@ -273,7 +281,7 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     if is_image_path(config.input) or config.input.is_dir():
         from vsr.pipelines.enhance_image import enhance_images
 
-        return enhance_images(config, models=models, stage=stage)
+        return enhance_images(config, models=models, stage=stage, on_frames=on_frames)
     started = time.perf_counter()
     # 1. Check the paths and the encoder settings before anything is decoded.
     check_paths(config)
@@ -295,7 +303,7 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
         for w in built.warnings:
             progress.line(f"warning: {w}")
         # 3. Stream every frame through the stage into the temporary file(s).
-        writer = stream_to(tmp, mask_tmp, reader, built, config, progress)
+        writer = stream_to(tmp, mask_tmp, reader, built, config, _tell(progress.update, on_frames))
         # 4. Read the written file back once (hashing it meanwhile) and check it against the input.
         digest_out = BackgroundDigest(tmp)
         written = read_back(tmp)
@@ -310,7 +318,18 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     return report
 
 
-def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, config: EnhanceConfig, progress):
+def _tell(*listeners: Callable[[int], None] | None) -> Callable[[int], None]:
+    """One callback that tells every listener (the progress bar, a batch worker) of finished frames."""
+    active = [f for f in listeners if f is not None]
+
+    def tell(n: int) -> None:
+        for f in active:
+            f(n)
+
+    return tell
+
+
+def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, config: EnhanceConfig, on_frames):
     """Open the writer(s), run every frame through the stage into them, finish them; return the writer."""
     from vsr.media.writer import container_for, open_writer
     from vsr.pipelines.stream import run_stage
@@ -335,7 +354,7 @@ def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, confi
             built.stage,
             sink=_sink(writer, mask_writer, built),
             batch=built.batch_size,
-            on_frames=progress.update,
+            on_frames=on_frames,
         )
         writer.close()
         if mask_writer is not None:

@@ -61,7 +61,7 @@ def image_jobs(config: EnhanceConfig) -> list[tuple[Path, Path, Path | None]]:
     return [(config.input, config.output, config.altered_mask)]
 
 
-def enhance_images(config: EnhanceConfig, *, models=None, stage=None) -> EnhanceReport:
+def enhance_images(config: EnhanceConfig, *, models=None, stage=None, on_frames=None) -> EnhanceReport:
     """Enhance one image or a folder of images; the report has one row per image in ``items``."""
     from vsr.digest import sha256_of
     from vsr.media.image import read_image, write_image
@@ -125,6 +125,8 @@ def enhance_images(config: EnhanceConfig, *, models=None, stage=None) -> Enhance
                 }
             )
             progress.update(1)
+            if on_frames is not None:
+                on_frames(1)
     detect = sum(getattr(getattr(s, "stats", None), "detect_seconds", 0.0) for s in built.spent_stages)
     busy.face_detection = round(detect, 3)
     busy.model = round(max(0.0, busy.model - detect), 3)

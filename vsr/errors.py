@@ -28,6 +28,15 @@ class ConfigError(UsageError):
     """A config value is invalid; the message names the flag or TOML key."""
 
 
+class PlanError(UsageError):
+    """A batch plan cannot run as given: a manifest error, two inputs for one output, an output over an
+    input, a path outside the allowed roots (exit code 2, before anything runs)."""
+
+
+class EngineError(VsrError):
+    """The batch could not run at all: workers fail to start, Ray is missing or unreachable."""
+
+
 class InputError(VsrError):
     """The input is missing, unreadable, or not what was expected."""
 

@@ -24,6 +24,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "enhance",
         "Super-resolve a video: decode, upscale, re-encode (keeps audio, timing, tags).",
     ),
+    "batch": (
+        "vsr.cli.batch",
+        "batch",
+        "Enhance many files (folders, globs, a manifest) idempotently, locally or on Ray.",
+    ),
     "probe": ("vsr.cli.probe", "probe", "Describe a video's streams, size, rate, rotation and colour tags."),
     "models": ("vsr.cli.models", "models", "List the registered models, their weights and measured quality."),
     "sample": (
