@@ -234,6 +234,9 @@ class ModelCache:
             self._models[key] = load_model_from(name_or_path, scale)
         return self._models[key]
 
+    def __len__(self) -> int:
+        return len(self._models)
+
 
 def _verify_sidecar(path: Path) -> str:
     """Check ``FILE.safetensors.sha256`` when it exists (as ``vsr train export`` writes it); return the digest."""

@@ -40,10 +40,17 @@ def enhance(input: Path, output: Path, **params: Any) -> None:
 
 def print_summary(result, output: Path) -> None:
     """The closing lines on stderr: what ran (mode and every model), the speed, each warning, licence notes."""
+    if result.items is not None:  # images
+        what, unit = f"{result.frames_out} image(s)", "images/s"
+    else:
+        unit = "fps"
+        what = (
+            f"{result.frames_out} frames {result.input['width']}x{result.input['height']} -> "
+            f"{result.output['width']}x{result.output['height']}"
+        )
     click.echo(
-        f"vsr: {result.frames_out} frames {result.input['width']}x{result.input['height']} -> "
-        f"{result.output['width']}x{result.output['height']} in {result.model_summary()} on {result.device}, "
-        f"{result.seconds:.1f}s ({result.fps or 0:.2f} fps) -> {output}",
+        f"vsr: {what} in {result.model_summary()} on {result.device}, "
+        f"{result.seconds:.1f}s ({result.fps or 0:.2f} {unit}) -> {output}",
         err=True,
     )
     for w in result.warnings:
