@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vsr.errors import ModelError, WeightsError
+from vsr.errors import ModelError, UsageError, WeightsError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CARDS_DIR = Path(__file__).parent / "cards"
@@ -162,24 +162,40 @@ class LoadedModel:
 
     module: Any
     name: str
-    scale: int
+    scale: int  # the model's own factor (1 for a face restorer, which works on aligned faces)
     params: int
     sha256: str | None
+    arch: str = "srresnet"
+    purpose: str = "SR"  # SR | FaceSR (a fixed-size face restorer) | Restoration
+    licence: str | None = None
+
+    @property
+    def generative_face_restorer(self) -> bool:
+        """GFPGAN, RestoreFormer: they invent facial detail, which the report must say."""
+        return self.purpose == "FaceSR"
 
 
-def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
-    """Registry name, ``.safetensors`` or trainer checkpoint -> eval-mode network on the CPU."""
-    from vsr.models.weights import load_state_strict, read_checkpoint, read_safetensors, verify_sha256
+def load_model_from(name_or_path: str, scale: int | None) -> LoadedModel:
+    """Registry name or weights file -> eval-mode network on the CPU (``vsr.models.loading`` policy).
 
-    path = Path(name_or_path)
-    if name_or_path in REGISTRY or path.suffix.lower() not in (".safetensors", ".ckpt", ".pt", ".pth"):
+    ``scale`` None takes the model's own; a third-party model whose scale differs from ``scale`` is a
+    usage error naming both.
+    """
+    from vsr.models.loading import is_weights_path, read_weights
+    from vsr.models.weights import load_state_strict, read_safetensors, verify_sha256
+
+    if name_or_path in REGISTRY or not is_weights_path(name_or_path):
         spec = get_spec(name_or_path)
-        if spec.scale is not None and spec.scale != scale:
+        if spec.scale is not None and scale is not None and spec.scale != scale:
             raise ModelError(
                 f"model {spec.name} is for scale {spec.scale}; use --scale {spec.scale} or another model"
             )
+        scale = scale or spec.scale
+        if scale is None:
+            raise UsageError(f"model {spec.name} works at any scale: pass --scale")
         module = build_model(spec.arch, scale)
         digest = None
+        licence = None
         if spec.weights is not None:
             wpath = WEIGHTS_DIR / spec.weights.file
             if not wpath.is_file():
@@ -187,26 +203,49 @@ def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
             digest = verify_sha256(wpath, spec.weights.sha256)
             state, _ = read_safetensors(wpath)
             load_state_strict(module, state, wpath)
+            licence = spec.weights.licence
         elif spec.arch["arch"] != "interpolation":
             raise WeightsError(
                 f"model {spec.name} has no weights; refusing to run a randomly initialised network"
             )
-        name = spec.name
+        name, arch = spec.name, str(spec.arch["arch"])
     else:
-        if not path.is_file():
-            raise WeightsError(f"weights file not found: {path}")
-        if path.suffix.lower() == ".safetensors":
-            state, arch = read_safetensors(path)
-            digest = _verify_sidecar(path)
-        else:
-            state, arch = read_checkpoint(path)
-            digest = None
-        module = build_model(arch, scale)
-        load_state_strict(module, state, path)
-        name = str(path)
+        weights = read_weights(name_or_path)
+        if not weights.ours:
+            from vsr.models.zoo import load_third_party
+
+            return load_third_party(weights, scale)
+        path = weights.path
+        scale = scale or int(weights.arch.get("scale", 0)) or None
+        if scale is None:
+            raise UsageError(f"{path}: the file does not say its scale: pass --scale")
+        digest = _verify_sidecar(path) if path.suffix.lower() == ".safetensors" else None
+        module = build_model(weights.arch, scale)
+        load_state_strict(module, {k: v.float() for k, v in weights.state.items()}, path)
+        name, arch, licence = str(path), str(weights.arch.get("arch")), weights.metadata.get("licence")
     module.eval()
     params = sum(p.numel() for p in module.parameters())
-    return LoadedModel(module=module, name=name, scale=scale, params=params, sha256=digest)
+    return LoadedModel(
+        module=module, name=name, scale=scale, params=params, sha256=digest, arch=arch, licence=licence
+    )
+
+
+def native_scale(name_or_path: str) -> int | None:
+    """The scale a model works at (None: any, such as interpolation or a 1x face restorer).
+
+    For a weights file this reads it and recognises its architecture (no network is built for ours).
+    """
+    from vsr.models.loading import is_weights_path, read_weights
+
+    if name_or_path in REGISTRY or not is_weights_path(name_or_path):
+        return get_spec(name_or_path).scale
+    weights = read_weights(name_or_path)
+    if weights.ours:
+        return int(weights.arch["scale"]) if "scale" in weights.arch else None
+    from vsr.models.zoo import recognise
+
+    descriptor = recognise(weights)
+    return None if descriptor.purpose == "FaceSR" else int(descriptor.scale)
 
 
 def _verify_sidecar(path: Path) -> str:
@@ -240,4 +279,33 @@ def describe_model(spec: ModelSpec) -> dict[str, Any]:
         "data": w.data if w else None,
         "metrics": spec.metrics,
         "card": str(spec.card) if spec.card.is_file() else None,
+    }
+
+
+def inspect_file(path: str) -> dict[str, Any]:
+    """What ``vsr models --inspect FILE`` prints: architecture, scale, size, input needs, precisions, sha256, licence."""
+    from vsr.models.weights import sha256_of
+
+    loaded = load_model_from(path, None)
+    m = loaded.module
+    return {
+        "file": path,
+        "architecture": loaded.arch,
+        "purpose": loaded.purpose,
+        "loader": "spandrel" if hasattr(m, "net") else "vsr",
+        "scale": loaded.scale,
+        "params": loaded.params,
+        "input": {
+            "multiple_of": int(getattr(m, "size_multiple", 1)),
+            "minimum": int(getattr(m, "size_minimum", 0)),
+            "aligned_face": getattr(m, "face_size", None) if loaded.generative_face_restorer else None,
+        },
+        "precision": {
+            "fp32": True,
+            "fp16": bool(getattr(m, "supports_fp16", True)),
+            "bf16": bool(getattr(m, "supports_bf16", True)),
+        },
+        "generative_face_restorer": loaded.generative_face_restorer,
+        "sha256": loaded.sha256 or sha256_of(Path(path)),
+        "licence": loaded.licence or "unknown: check the source",
     }

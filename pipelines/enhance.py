@@ -111,7 +111,12 @@ def build_upscaler(model_name: str, config: EnhanceConfig, device, precision: st
     from vsr.pipelines.upscale import Upscaler
 
     loaded = load_model_from(model_name, config.scale)
-    return loaded, Upscaler(loaded.module, config.scale, device, precision, config.batch_size, config.tile)
+    upscaler = Upscaler(loaded.module, loaded.scale, device, precision, config.batch_size, config.tile)
+    if loaded.generative_face_restorer:  # GFPGAN, RestoreFormer: aligned 512 px faces, see face/align.py
+        from vsr.pipelines.face.align import FaceRestorer
+
+        return loaded, FaceRestorer(upscaler, loaded.arch, int(loaded.module.face_size))
+    return loaded, upscaler
 
 
 def resolve_mode(config: EnhanceConfig, face_model: str | None) -> str:
@@ -132,6 +137,8 @@ def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, 
     from vsr.models.registry import DEFAULT_FACE_MODEL
 
     loaded, upscaler = build_upscaler(model_name, config, device, precision)
+    if loaded.generative_face_restorer:
+        raise UsageError(f"--model {model_name} is a {loaded.arch} face restorer: pass it as --face-model")
     face_name = config.face.face_model or DEFAULT_FACE_MODEL.get(config.scale)
     if resolve_mode(config, face_name) == "frame":
         return FrameStage(upscaler), loaded, [upscaler]
@@ -143,15 +150,23 @@ def build_stage(config: EnhanceConfig, model_name: str, device, precision: str, 
             f"no face model is the default at x{config.scale} (none measured better than Lanczos); faces use {model_name}"
         )
     result.data["face_model"] = face_name
-    face_upscaler = (
-        upscaler if face_name == model_name else build_upscaler(face_name, config, device, precision)[1]
+    face_loaded, face_upscaler = (
+        (loaded, upscaler)
+        if face_name == model_name
+        else build_upscaler(face_name, config, device, precision)
     )
+    if face_loaded.generative_face_restorer:
+        result.data["face_restorer"] = {"arch": face_loaded.arch, "generative": True}
+        result.warnings.append(
+            f"faces restored by {face_loaded.arch}, a generative face restorer: it invents facial detail, "
+            "so the output must not be used to identify people"
+        )
     if config.face.background in ("lanczos", "bicubic"):
         _, background = build_upscaler(config.face.background, config, device, precision)
     else:
         background = upscaler
     stage = FaceStage(config.face, config.scale, face_upscaler, background)
-    return stage, loaded, [upscaler, face_upscaler]
+    return stage, loaded, [upscaler, getattr(face_upscaler, "restorer", face_upscaler)]
 
 
 # -- step 5: invariants ---------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def enhance(
     config = EnhanceConfig(
         input=input,
         output=output,
-        scale=int(scale),
+        scale=_scale(scale, model, face_model),
         model=model,
         device=device,
         precision=precision,
@@ -177,6 +177,8 @@ def enhance(
         raise
     if not quiet:
         warn = f", {len(result['warnings'])} warning(s)" if result["warnings"] else ""
+        if restorer := result.get("face_restorer"):
+            warn += f"; faces by {restorer['arch']}, a generative face restorer (it invents detail)"
         click.echo(
             f"vsr: {result['frames_out']} frames {result['input']['width']}x{result['input']['height']} -> "
             f"{result['output']['width']}x{result['output']['height']} ({result['model']}, {result['device']}) "
@@ -187,3 +189,19 @@ def enhance(
             for w in result["warnings"]:
                 click.echo(f"vsr: warning: {w}", err=True)
     sys.stdout.flush()
+
+
+def _scale(flag: str, model: str | None, face_model: str | None) -> int:
+    """``--scale`` when given, else the scale of a weights file given as --model (or --face-model), else 2."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source("scale")
+    if source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        return int(flag)
+    from vsr.models.loading import is_weights_path
+    from vsr.models.registry import native_scale
+
+    for name in (model, face_model):
+        if name and is_weights_path(name) and (own := native_scale(name)) is not None:
+            return own
+    return int(flag)
