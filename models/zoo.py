@@ -34,17 +34,18 @@ SUPPORTED = (
 # Tile overlap beyond which a third-party model's tiles stop mattering within rounding; the theoretical
 # field of a 23-block RRDBNet is ~350 px, its effective one far smaller (benchmarks/zoo_throughput.py).
 MAX_OVERLAP = 32
+FACE_SIZE = 512
 # Face restorers whose networks take and return [-1, 1] and are called as ``net(x)[0]``.
 SIGNED_FACE_RESTORERS = ("GFPGAN",)
 
 
-def import_spandrel():
+def import_spandrel(path: Any = "this file"):
     """spandrel, or a one-line ``ModelError`` saying how to install it."""
     try:
         import spandrel
     except ImportError:
         raise ModelError(
-            f"this file is not one of vsr's own models; third-party models need the zoo extra (spandrel), "
+            f"{path} is not one of vsr's own models; third-party models need the zoo extra (spandrel), "
             f"which is not installed: {INSTALL_HINT}"
         ) from None
     except (
@@ -76,7 +77,8 @@ class ZooModule(torch.nn.Module):
         self.supports_bf16 = bool(descriptor.supports_bfloat16)
         self.tileable = self.purpose != "FaceSR" and descriptor.tiling.name != "INTERNAL"
         self.receptive_radius = _receptive_radius(self.net, self.size_multiple)
-        self.face_size = self.size_minimum if self.purpose == "FaceSR" else None
+        # GFPGAN and RestoreFormer were trained on FFHQ faces aligned at 512 px.
+        self.face_size = max(FACE_SIZE, self.size_minimum) if self.purpose == "FaceSR" else None
         # GFPGAN flattens features with .view(), which channels_last memory breaks.
         self.channels_last = self.purpose != "FaceSR"
 
@@ -103,9 +105,9 @@ def _receptive_radius(net: torch.nn.Module, multiple: int) -> int:
 
 def recognise(weights: WeightsFile):
     """spandrel's descriptor for ``weights``, or a one-line ``WeightsError`` naming what was found."""
-    spandrel = import_spandrel()
     if not weights.state:
         raise WeightsError(f"{weights.path}: no tensors found ({weights.found}); supported: {SUPPORTED}")
+    spandrel = import_spandrel(weights.path)
     try:
         with warnings.catch_warnings():  # architectures' own deprecation noise (torch.meshgrid, ...)
             warnings.simplefilter("ignore", UserWarning)
