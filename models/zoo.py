@@ -117,9 +117,9 @@ def recognise(weights: WeightsFile):
             f"{weights.path}: architecture not recognised ({weights.found}); supported: {SUPPORTED}"
         ) from None
     except Exception as exc:  # a recognised architecture whose tensors do not fit it
-        raise WeightsError(
-            f"{weights.path}: the weights do not fit their architecture ({one_line(exc)})"
-        ) from None
+        detail = one_line(exc)
+        detail = detail if len(detail) <= 300 else detail[:300] + " ..."
+        raise WeightsError(f"{weights.path}: the weights do not fit their architecture ({detail})") from None
     if not isinstance(descriptor, spandrel.ImageModelDescriptor) or descriptor.input_channels != 3:
         raise WeightsError(
             f"{weights.path}: a {descriptor.architecture.name} {descriptor.purpose} model with "
