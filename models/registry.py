@@ -285,6 +285,7 @@ def describe_model(spec: ModelSpec) -> dict[str, Any]:
 def inspect_file(path: str) -> dict[str, Any]:
     """What ``vsr models --inspect FILE`` prints: architecture, scale, size, input needs, precisions, sha256, licence."""
     from vsr.models.weights import sha256_of
+    from vsr.models.zoo import ZooModule
 
     loaded = load_model_from(path, None)
     m = loaded.module
@@ -292,7 +293,7 @@ def inspect_file(path: str) -> dict[str, Any]:
         "file": path,
         "architecture": loaded.arch,
         "purpose": loaded.purpose,
-        "loader": "spandrel" if hasattr(m, "net") else "vsr",
+        "loader": "spandrel" if isinstance(m, ZooModule) else "vsr",
         "scale": loaded.scale,
         "params": loaded.params,
         "input": {
