@@ -91,7 +91,10 @@ def test_without_spandrel_a_third_party_file_says_how_to_install_the_extra(tmp_p
     path = tmp_path / "RealESRGAN_x4plus.pth"
     torch.save({"params_ema": {"conv_first.weight": torch.zeros(8, 3, 3, 3)}}, path)
     monkeypatch.setitem(sys.modules, "spandrel", None)  # import fails as if it were not installed
-    with pytest.raises(ModelError, match=r"RealESRGAN_x4plus.pth is not one of vsr.s own models; .*need the zoo extra \(spandrel\).*pip install 'vsr-faces\[zoo\]'"):
+    with pytest.raises(
+        ModelError,
+        match=r"RealESRGAN_x4plus.pth is not one of vsr.s own models; .*need the zoo extra \(spandrel\).*pip install 'vsr-faces\[zoo\]'",
+    ):
         load_model_from(str(path), 4)
 
 

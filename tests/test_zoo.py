@@ -303,10 +303,11 @@ def test_eval_images_and_video_accept_third_party_files(zoo, video_factory, tmp_
     assert set(data["baselines"]) == {"bicubic", "lanczos"} and 10 < data["psnr_rgb"] < 60
     clip = video_factory("zoo_eval.mp4", width=48, height=32, frames=3)
     code, out, err = run_cli(
-        capsys, "eval", "video", str(clip), "--scale", "4", "--model", str(zoo["rrdb_st"]), "--json", "-q"
-    )
+        capsys, "eval", "video", str(clip), "--model", str(zoo["rrdb_st"]), "--json", "-q"
+    )  # no --scale: the model's x4
     assert code == 0, err
-    assert json.loads(out)["model"] == str(zoo["rrdb_st"])
+    data = json.loads(out)
+    assert data["model"] == str(zoo["rrdb_st"]) and data["scale"] == 4 and data["frames"] == 3
 
 
 # -- GFPGAN at its real shape --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vsr.cli.options import BatchSize, option
+from vsr.cli.options import BatchSize, option, scale_or_model_scale
 from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
 
 
@@ -18,7 +18,8 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
 @option(
     "--model",
     default=None,
-    help="Registry name (see 'vsr models') or a .safetensors / trainer .ckpt file. [default: the model for the scale]",
+    help="Registry name (see 'vsr models'), a .safetensors / trainer .ckpt file, or a third-party .pth / "
+    ".safetensors (zoo extra; its scale is used when --scale is not given). [default: the model for the scale]",
 )
 @option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @option(
@@ -139,7 +140,7 @@ def enhance(
     config = EnhanceConfig(
         input=input,
         output=output,
-        scale=_scale(scale, model, face_model),
+        scale=scale_or_model_scale(scale, model, face_model),
         model=model,
         device=device,
         precision=precision,
@@ -189,19 +190,3 @@ def enhance(
             for w in result["warnings"]:
                 click.echo(f"vsr: warning: {w}", err=True)
     sys.stdout.flush()
-
-
-def _scale(flag: str, model: str | None, face_model: str | None) -> int:
-    """``--scale`` when given, else the scale of a weights file given as --model (or --face-model), else 2."""
-    from click.core import ParameterSource
-
-    source = click.get_current_context().get_parameter_source("scale")
-    if source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
-        return int(flag)
-    from vsr.models.loading import is_weights_path
-    from vsr.models.registry import native_scale
-
-    for name in (model, face_model):
-        if name and is_weights_path(name) and (own := native_scale(name)) is not None:
-            return own
-    return int(flag)

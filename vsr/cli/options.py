@@ -30,3 +30,23 @@ class BatchSize(click.ParamType):
         if n < 1:
             self.fail(f"{n} is not a positive integer", param, ctx)
         return n
+
+
+def scale_or_model_scale(flag: Any, *models: str | None) -> int:
+    """``--scale`` when given, else the scale of the first weights file among ``models``, else the default.
+
+    A third-party model knows its own scale; only a ``--scale`` the user typed (or set in ``VSR_SCALE``)
+    is checked against it, later, as a usage error naming both.
+    """
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source("scale")
+    if source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        return int(flag)
+    from vsr.models.loading import is_weights_path
+    from vsr.models.registry import native_scale
+
+    for name in models:
+        if name and is_weights_path(name) and (own := native_scale(name)) is not None:
+            return own
+    return int(flag)
