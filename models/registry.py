@@ -165,14 +165,19 @@ class LoadedModel:
     scale: int  # the model's own factor (1 for a face restorer, which works on aligned faces)
     params: int
     sha256: str | None
+    licence: str | None = None  # None: not stated by the file (check where it came from)
     arch: str = "srresnet"
     purpose: str = "SR"  # SR | FaceSR (a fixed-size face restorer) | Restoration
-    licence: str | None = None
+
+    @property
+    def learned(self) -> bool:
+        """A network with weights (its pixels are a model's output), not a classical interpolation."""
+        return self.params > 0
 
     @property
     def generative_face_restorer(self) -> bool:
         """GFPGAN, RestoreFormer: they invent facial detail, which the report must say."""
-        return self.purpose == "FaceSR"
+        return bool(getattr(self.module, "generative", False))
 
 
 def load_model_from(name_or_path: str, scale: int | None) -> LoadedModel:
@@ -195,7 +200,6 @@ def load_model_from(name_or_path: str, scale: int | None) -> LoadedModel:
             raise UsageError(f"model {spec.name} works at any scale: pass --scale")
         module = build_model(spec.arch, scale)
         digest = None
-        licence = None
         if spec.weights is not None:
             wpath = WEIGHTS_DIR / spec.weights.file
             if not wpath.is_file():
@@ -203,12 +207,12 @@ def load_model_from(name_or_path: str, scale: int | None) -> LoadedModel:
             digest = verify_sha256(wpath, spec.weights.sha256)
             state, _ = read_safetensors(wpath)
             load_state_strict(module, state, wpath)
-            licence = spec.weights.licence
         elif spec.arch["arch"] != "interpolation":
             raise WeightsError(
                 f"model {spec.name} has no weights; refusing to run a randomly initialised network"
             )
         name, arch = spec.name, str(spec.arch["arch"])
+        licence = spec.weights.licence if spec.weights else "classical interpolation (no weights)"
     else:
         weights = read_weights(name_or_path)
         if not weights.ours:
@@ -222,7 +226,8 @@ def load_model_from(name_or_path: str, scale: int | None) -> LoadedModel:
         digest = _verify_sidecar(path) if path.suffix.lower() == ".safetensors" else None
         module = build_model(weights.arch, scale)
         load_state_strict(module, {k: v.float() for k, v in weights.state.items()}, path)
-        name, arch, licence = str(path), str(weights.arch.get("arch")), weights.metadata.get("licence")
+        name, arch = str(path), str(weights.arch.get("arch"))
+        licence = weights.arch.get("licence") or weights.metadata.get("licence")
     module.eval()
     params = sum(p.numel() for p in module.parameters())
     return LoadedModel(

@@ -76,6 +76,7 @@ class ZooModule(torch.nn.Module):
         self.supports_fp16 = bool(descriptor.supports_half)
         self.supports_bf16 = bool(descriptor.supports_bfloat16)
         self.tileable = self.purpose != "FaceSR" and descriptor.tiling.name != "INTERNAL"
+        self.generative = self.purpose == "FaceSR"  # GFPGAN, RestoreFormer invent detail: reports say so
         self.receptive_radius = _receptive_radius(self.net, self.size_multiple)
         # GFPGAN and RestoreFormer were trained on FFHQ faces aligned at 512 px.
         self.face_size = max(FACE_SIZE, self.size_minimum) if self.purpose == "FaceSR" else None
