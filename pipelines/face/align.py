@@ -75,6 +75,19 @@ class FaceRestorer:
         self.overlap = 4  # context pixels the stage adds around crops (no receptive field to serve here)
         self._coverage = coverage_mask(size)
 
+    # What reports read of a face upscaler, from the restorer's own Upscaler.
+    @property
+    def stats(self):
+        return self.restorer.stats
+
+    @property
+    def precision(self) -> str:
+        return self.restorer.precision
+
+    @property
+    def batch_size(self) -> int:
+        return self.restorer.batch_size
+
     def restore(
         self, crops: list[np.ndarray], landmarks: list[np.ndarray], scale: int
     ) -> list[tuple[np.ndarray, np.ndarray]]:
