@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,face
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean zoo-install zoo-test
 
 $(BIN)/vsr: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,4 +40,22 @@ bench: install
 	$(BIN)/python benchmarks/enhance_throughput.py out/bench.mp4 --scale 2 --json
 
 clean:
-	rm -rf $(VENV) out build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(ZOO_VENV) out build *.egg-info .pytest_cache
+
+# The zoo tests (third-party models through spandrel) need torchvision, which has no build matching the CPU
+# torch above; they run in a second venv with PyPI's torch + torchvision (a CUDA build that also runs on
+# the CPU, about 5.5 GB).  The main venv and its suite stay on the CPU build.
+ZOO_VENV ?= .venv-zoo
+ZOO_TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+
+$(ZOO_VENV)/bin/vsr: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(ZOO_VENV)
+	$(ZOO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ZOO_VENV)/bin/python -m pip install --quiet $(ZOO_TORCH_SPEC)
+	$(ZOO_VENV)/bin/python -m pip install --quiet -e ".[$(EXTRAS),zoo]"
+	@touch $@
+
+zoo-install: $(ZOO_VENV)/bin/vsr
+
+zoo-test: zoo-install
+	VSR_REQUIRE_ZOO=1 $(ZOO_VENV)/bin/python -m pytest -q tests/test_zoo.py tests/test_model_loading.py

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vsr.errors import ModelError, WeightsError
+from vsr.errors import ModelError, UsageError, WeightsError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CARDS_DIR = Path(__file__).parent / "cards"
@@ -162,28 +162,42 @@ class LoadedModel:
 
     module: Any
     name: str
-    scale: int
+    scale: int  # the model's own factor (1 for a face restorer, which works on aligned faces)
     params: int
     sha256: str | None
     licence: str | None = None  # None: not stated by the file (check where it came from)
+    arch: str = "srresnet"
+    purpose: str = "SR"  # SR | FaceSR (a fixed-size face restorer) | Restoration
 
     @property
     def learned(self) -> bool:
         """A network with weights (its pixels are a model's output), not a classical interpolation."""
         return self.params > 0
 
+    @property
+    def generative_face_restorer(self) -> bool:
+        """GFPGAN, RestoreFormer: they invent facial detail, which the report must say."""
+        return bool(getattr(self.module, "generative", False))
 
-def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
-    """Registry name, ``.safetensors`` or trainer checkpoint -> eval-mode network on the CPU."""
-    from vsr.models.weights import load_state_strict, read_checkpoint, read_safetensors, verify_sha256
 
-    path = Path(name_or_path)
-    if name_or_path in REGISTRY or path.suffix.lower() not in (".safetensors", ".ckpt", ".pt", ".pth"):
+def load_model_from(name_or_path: str, scale: int | None) -> LoadedModel:
+    """Registry name or weights file -> eval-mode network on the CPU (``vsr.models.loading`` policy).
+
+    ``scale`` None takes the model's own; a third-party model whose scale differs from ``scale`` is a
+    usage error naming both.
+    """
+    from vsr.models.loading import is_weights_path, read_weights
+    from vsr.models.weights import load_state_strict, read_safetensors, verify_sha256
+
+    if name_or_path in REGISTRY or not is_weights_path(name_or_path):
         spec = get_spec(name_or_path)
-        if spec.scale is not None and spec.scale != scale:
+        if spec.scale is not None and scale is not None and spec.scale != scale:
             raise ModelError(
                 f"model {spec.name} is for scale {spec.scale}; use --scale {spec.scale} or another model"
             )
+        scale = scale or spec.scale
+        if scale is None:
+            raise UsageError(f"model {spec.name} works at any scale: pass --scale")
         module = build_model(spec.arch, scale)
         digest = None
         if spec.weights is not None:
@@ -197,50 +211,52 @@ def load_model_from(name_or_path: str, scale: int) -> LoadedModel:
             raise WeightsError(
                 f"model {spec.name} has no weights; refusing to run a randomly initialised network"
             )
-        name = spec.name
+        name, arch = spec.name, str(spec.arch["arch"])
         licence = spec.weights.licence if spec.weights else "classical interpolation (no weights)"
     else:
-        if not path.is_file():
-            raise WeightsError(f"weights file not found: {path}")
-        if path.suffix.lower() == ".safetensors":
-            state, arch = read_safetensors(path)
-            digest = _verify_sidecar(path)
-        else:
-            state, arch = read_checkpoint(path)
-            digest = None
-        module = build_model(arch, scale)
-        load_state_strict(module, state, path)
-        name = str(path)
-        licence = arch.get("licence")
+        weights = read_weights(name_or_path)
+        if not weights.ours:
+            from vsr.models.zoo import load_third_party
+
+            return load_third_party(weights, scale)
+        path = weights.path
+        scale = scale or int(weights.arch.get("scale", 0)) or None
+        if scale is None:
+            raise UsageError(f"{path}: the file does not say its scale: pass --scale")
+        digest = _verify_sidecar(path) if path.suffix.lower() == ".safetensors" else None
+        module = build_model(weights.arch, scale)
+        load_state_strict(module, {k: v.float() for k, v in weights.state.items()}, path)
+        name, arch = str(path), str(weights.arch.get("arch"))
+        licence = weights.arch.get("licence") or weights.metadata.get("licence")
     module.eval()
     params = sum(p.numel() for p in module.parameters())
-    return LoadedModel(module=module, name=name, scale=scale, params=params, sha256=digest, licence=licence)
+    return LoadedModel(
+        module=module, name=name, scale=scale, params=params, sha256=digest, arch=arch, licence=licence
+    )
 
 
-class ModelCache:
-    """Models loaded once per process and handed out again (a batch worker enhances many files).
+def native_scale(name_or_path: str) -> int | None:
+    """The scale a model works at (None: any, such as interpolation or a 1x face restorer).
 
-    Loading verifies the weights' sha256 each first time; a cached module is shared by every run that
-    asks for the same name and scale, so callers must not modify it (``Upscaler`` only moves it to its
-    device and switches it to eval mode, which every run wants alike).
+    For a weights file this reads it and recognises its architecture (no network is built for ours).
     """
+    from vsr.models.loading import is_weights_path, read_weights
 
-    def __init__(self) -> None:
-        self._models: dict[tuple[str, int], LoadedModel] = {}
+    if name_or_path in REGISTRY or not is_weights_path(name_or_path):
+        return get_spec(name_or_path).scale
+    weights = read_weights(name_or_path)
+    if weights.ours:
+        return int(weights.arch["scale"]) if "scale" in weights.arch else None
+    from vsr.models.zoo import recognise
 
-    def load(self, name_or_path: str, scale: int) -> LoadedModel:
-        key = (name_or_path, scale)
-        if key not in self._models:
-            self._models[key] = load_model_from(name_or_path, scale)
-        return self._models[key]
-
-    def __len__(self) -> int:
-        return len(self._models)
+    descriptor = recognise(weights)
+    return None if descriptor.purpose == "FaceSR" else int(descriptor.scale)
 
 
 def _verify_sidecar(path: Path) -> str:
     """Check ``FILE.safetensors.sha256`` when it exists (as ``vsr train export`` writes it); return the digest."""
-    from vsr.models.weights import sha256_of, verify_sha256
+    from vsr.digest import sha256_of
+    from vsr.models.weights import verify_sha256
 
     sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file():
@@ -270,3 +286,54 @@ def describe_model(spec: ModelSpec) -> dict[str, Any]:
         "metrics": spec.metrics,
         "card": str(spec.card) if spec.card.is_file() else None,
     }
+
+
+def inspect_file(path: str) -> dict[str, Any]:
+    """What ``vsr models --inspect FILE`` prints: architecture, scale, size, input needs, precisions, sha256, licence."""
+    from vsr.digest import sha256_of
+    from vsr.models.zoo import ZooModule
+
+    loaded = load_model_from(path, None)
+    m = loaded.module
+    return {
+        "file": path,
+        "architecture": loaded.arch,
+        "purpose": loaded.purpose,
+        "loader": "spandrel" if isinstance(m, ZooModule) else "vsr",
+        "scale": loaded.scale,
+        "params": loaded.params,
+        "input": {
+            "multiple_of": int(getattr(m, "size_multiple", 1)),
+            "minimum": int(getattr(m, "size_minimum", 0)),
+            "aligned_face": getattr(m, "face_size", None) if loaded.generative_face_restorer else None,
+        },
+        "precision": {
+            "fp32": True,
+            "fp16": bool(getattr(m, "supports_fp16", True)),
+            "bf16": bool(getattr(m, "supports_bf16", True)),
+        },
+        "generative_face_restorer": loaded.generative_face_restorer,
+        "sha256": loaded.sha256 or sha256_of(Path(path)),
+        "licence": loaded.licence or "unknown: check the source",
+    }
+
+
+class ModelCache:
+    """Models loaded once per process and handed out again (a batch worker enhances many files).
+
+    Loading verifies the weights' sha256 each first time; a cached module is shared by every run that
+    asks for the same name and scale, so callers must not modify it (``Upscaler`` only moves it to its
+    device and switches it to eval mode, which every run wants alike).
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int | None], LoadedModel] = {}
+
+    def load(self, name_or_path: str, scale: int | None) -> LoadedModel:
+        key = (name_or_path, scale)
+        if key not in self._models:
+            self._models[key] = load_model_from(name_or_path, scale)
+        return self._models[key]
+
+    def __len__(self) -> int:
+        return len(self._models)

@@ -46,31 +46,62 @@ def arch_from_metadata(meta: dict[str, str] | None, path: Path) -> dict[str, Any
         raise WeightsError(f"{path}: unreadable vsr metadata ({exc})") from exc
 
 
-def read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (state_dict, arch) from a .safetensors file (tensors as float32 on the CPU)."""
+def read_safetensors_raw(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return (tensors as stored, header metadata) from a .safetensors file, on the CPU."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata()
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises several types for a damaged file
         raise WeightsError(f"{path}: not a readable .safetensors file ({exc})") from exc
-    return state, arch_from_metadata(meta, path)
+    return state, meta
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (state_dict, arch) from one of vsr's .safetensors files (tensors as float32 on the CPU)."""
+    state, meta = read_safetensors_raw(path)
+    return {k: v.float() for k, v in state.items()}, arch_from_metadata(meta, path)
+
+
+def read_pickled_tensors(path: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain containers only, never a full unpickle.
+
+    A file that holds any other pickled object (a class instance, a function) is refused, since
+    unpickling it would run code from the file.
+    """
+    import pickle
+    import re
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        raise WeightsError(
+            f"{path}: refused: the file holds pickled Python objects other than tensors"
+            + (f" ({found.group(1)})" if found else "")
+            + "; vsr only reads tensors (torch.load weights_only) and never runs code from a weights file; "
+            "convert it to .safetensors with the tool that made it"
+        ) from None
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from None
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return (generator state_dict, arch) from a trainer checkpoint; prefers the EMA weights."""
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable trainer checkpoint ({exc})") from exc
-    if not isinstance(ckpt, dict) or "arch" not in ckpt or not ({"params_ema", "params"} & ckpt.keys()):
+    ckpt = read_pickled_tensors(path)
+    if not is_trainer_checkpoint(ckpt):
         raise WeightsError(f"{path}: not a vsr trainer checkpoint (needs 'arch' and 'params'/'params_ema')")
     state = ckpt.get("params_ema") or ckpt["params"]
     return state, dict(ckpt["arch"])
+
+
+def is_trainer_checkpoint(ckpt: Any) -> bool:
+    """A ``vsr train`` checkpoint: a dict with the architecture and the generator's parameters."""
+    return isinstance(ckpt, dict) and "arch" in ckpt and bool({"params_ema", "params"} & ckpt.keys())
 
 
 def load_state_strict(module: Any, state: dict[str, Any], source: Path | str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import EnhanceConfig
-from vsr.errors import EncodeError, OutputError
+from vsr.errors import EncodeError, OutputError, UsageError
 from vsr.pipelines.enhance_report import BusySeconds, EnhanceReport, ModelUse, resolved_options
 from vsr.pipelines.stream import Stage
 
@@ -80,7 +80,7 @@ class BuiltStage:
                 precision=up.precision if loaded.learned else "fp32",
                 batch_size=up.stats.batch_size,
                 tile=up.stats.tile,
-                generative_face_restorer=bool(getattr(loaded.module, "generative", False)),
+                generative_face_restorer=loaded.generative_face_restorer,
             )
             for role, loaded in self.models.items()
             for up in [self.upscalers[role]]
@@ -201,9 +201,17 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
         loaded = models.load(name, config.scale)
         built[role] = loaded
         same = next((u for r, u in ups.items() if built[r] is loaded), None)  # one upscaler per model
-        return same or Upscaler(
-            loaded.module, config.scale, device, precision, config.batch_size, config.tile
-        )
+        if same is not None:
+            return same
+        # The model's own factor: 1 for a face restorer, which works on aligned faces.
+        up = Upscaler(loaded.module, loaded.scale, device, precision, config.batch_size, config.tile)
+        if not loaded.generative_face_restorer:
+            return up
+        if role != "face":
+            raise UsageError(f"--model {name} is a {loaded.arch} face restorer: pass it as --face-model")
+        from vsr.pipelines.face.align import FaceRestorer  # GFPGAN, RestoreFormer: aligned 512 px faces
+
+        return FaceRestorer(up, loaded.arch, int(loaded.module.face_size))
 
     ups: dict[str, Upscaler] = {}
     if mode == "frame":

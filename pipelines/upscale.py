@@ -6,6 +6,13 @@ memory on CUDA), runs channels_last under autocast, and never drops a frame:
 on CUDA out-of-memory it halves the batch, then tiles, then retries the same
 frames.  Tiles overlap by the model's receptive radius, so tiled output equals
 untiled output within rounding.
+
+What a model needs is a property of the module, honoured here rather than by
+callers: ``size_multiple`` / ``size_minimum`` (input padded by reflection and
+the output cropped back, per tile too; tiles start on multiples so windowed
+attention sees the same windows), ``supports_fp16`` / ``supports_bf16``
+(otherwise fp32, with a warning), ``tileable`` (False: never tiled) and
+``channels_last`` (False: keep NCHW memory on CUDA).
 """
 
 from __future__ import annotations
@@ -50,17 +57,35 @@ class Upscaler:
     ) -> None:
         self.scale = scale
         self.device = device
-        self.precision = precision
         self.module = module.to(device).eval()
         self.has_params = any(True for _ in self.module.parameters())
-        if device.type == "cuda" and self.has_params:
+        self.multiple = max(1, int(getattr(module, "size_multiple", 1)))
+        self.minimum = int(getattr(module, "size_minimum", 0))
+        self.tileable = bool(getattr(module, "tileable", True))
+        warnings: list[str] = []
+        supported = {
+            "fp16": getattr(module, "supports_fp16", True),
+            "bf16": getattr(module, "supports_bf16", True),
+        }
+        if not supported.get(precision, True):
+            name = getattr(module, "arch", type(module).__name__)
+            warnings.append(f"{name} does not support {precision}: running it in fp32")
+            precision = "fp32"
+        self.precision = precision
+        self.channels_last = (
+            device.type == "cuda" and self.has_params and getattr(module, "channels_last", True)
+        )
+        if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
         self.batch_size = batch_size or (8 if device.type == "cuda" else 2)
-        self.tile = tile
-        self.overlap = (
-            tile_overlap if tile_overlap is not None else int(getattr(module, "receptive_radius", 16))
-        )
-        self.stats = UpscalerStats(batch_size=self.batch_size, tile=tile)
+        overlap = tile_overlap if tile_overlap is not None else int(getattr(module, "receptive_radius", 16))
+        self.overlap = _round_up(overlap, self.multiple)
+        self.tile = _round_up(tile, self.multiple) if self.tileable else 0
+        if tile and not self.tileable:
+            warnings.append(
+                f"--tile {tile} ignored: {getattr(module, 'arch', 'this model')} must see whole inputs"
+            )
+        self.stats = UpscalerStats(batch_size=self.batch_size, tile=self.tile, warnings=warnings)
 
     # -- public ---------------------------------------------------------------------------------------------
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -102,8 +127,9 @@ class Upscaler:
             budget = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.25
         if need * self.batch_size <= budget:
             return
-        if need > budget:
+        if need > budget and self.tileable:
             side = max(2 * self.overlap, int((budget / (channels * 4 * (8 + 2 * self.scale**2))) ** 0.5))
+            side = _round_up(side, self.multiple)
             self.tile = side
             self.stats.warnings.append(f"frames too large for memory in one piece: tiling at {side}px")
         self.batch_size = max(1, int(budget // need))
@@ -118,8 +144,8 @@ class Upscaler:
             self.stats.warnings.append(f"out of memory: batch size lowered to {self.batch_size}")
         else:
             side = min(shape[0], shape[1])
-            new_tile = (self.tile or side) // 2
-            if new_tile < 2 * self.overlap:
+            new_tile = _round_up((self.tile or side) // 2, self.multiple)
+            if not self.tileable or new_tile < 2 * self.overlap:
                 raise ResourceError(
                     f"out of memory even with {self.tile}px tiles; use --device cpu or a smaller model"
                 )
@@ -142,13 +168,16 @@ class Upscaler:
         x = host.to(self.device, non_blocking=True)
         peak = 65535.0 if dtype == np.uint16 else 255.0
         x = x.permute(0, 3, 1, 2).float().div_(peak)
-        if self.device.type == "cuda" and self.has_params:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, peak, dtype
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = pad_to_requirements(x, self.multiple, self.minimum)
         with self._autocast():
-            return self.module(x).float()
+            y = self.module(x).float()
+        return y[..., : h * self.scale, : w * self.scale]
 
     @torch.inference_mode()
     def _run_chunk(self, chunk: list[np.ndarray]) -> list[np.ndarray]:
@@ -186,3 +215,24 @@ class Upscaler:
                     :, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s
                 ]
         return out
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def pad_to_requirements(x: torch.Tensor, multiple: int = 1, minimum: int = 0) -> torch.Tensor:
+    """Pad N,C,H,W at the bottom/right so both sides are >= ``minimum`` and multiples of ``multiple``.
+
+    Reflection (``abc|cb``) as far as the image allows, then edge replication for the rest.
+    """
+    h, w = x.shape[-2:]
+    ph = _round_up(max(h, minimum), multiple) - h
+    pw = _round_up(max(w, minimum), multiple) - w
+    if not (ph or pw):
+        return x
+    rh, rw = min(ph, h - 1), min(pw, w - 1)
+    x = torch.nn.functional.pad(x, (0, rw, 0, rh), mode="reflect")
+    if ph > rh or pw > rw:
+        x = torch.nn.functional.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
+    return x

@@ -97,6 +97,11 @@ class MethodSet:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         loaded = load_model_from(model, scale)
+        if loaded.generative_face_restorer:
+            raise UsageError(
+                f"--model {model} is a {loaded.arch} face restorer (aligned 512 px faces, 1x): vsr eval scores "
+                "super-resolution models; compare restorers in face mode of vsr enhance"
+            )
         self.model_name = loaded.name
         self.upscalers: dict[str, Any] = {}
         for name in BASELINES:

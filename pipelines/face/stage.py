@@ -72,6 +72,7 @@ class _Crop:
     face: TrackedFace
     window: CropWindow
     image: np.ndarray
+    coverage: np.ndarray | None = None  # HR; where an aligned face restorer saw the crop (face/align.py)
 
 
 class FaceStage:
@@ -241,6 +242,15 @@ class FaceStage:
         """Face-upscale every crop, batching crops of one size together; results in crop order."""
         import cv2
 
+        restore = getattr(self.face_upscaler, "restore", None)
+        if restore is not None:  # an aligned face restorer (GFPGAN, RestoreFormer): align, restore, warp back
+            from vsr.pipelines.face.align import crop_landmarks
+
+            points = [crop_landmarks(c.face.landmarks, c.face.box, c.window.x0, c.window.y0) for c in crops]
+            results = restore([c.image for c in crops], points, self.scale)
+            for crop, (_, coverage) in zip(crops, results, strict=True):
+                crop.coverage = coverage
+            return [face for face, _ in results]
         out: list[np.ndarray | None] = [None] * len(crops)
         groups: dict[int, list[int]] = {}
         for i, crop in enumerate(crops):
@@ -272,6 +282,8 @@ class FaceStage:
         face_side_hr = crop.face.box.side * s
         face = match_low_frequencies(face, bg, sigma=max(1.0, COLOUR_SIGMA * face_side_hr))
         mask = feather_mask(side * s, face_side_hr)
+        if crop.coverage is not None:
+            mask = mask * crop.coverage[trim : trim + side * s, trim : trim + side * s]
         return face, mask, x0 * s, y0 * s
 
     def _draw(self, image: np.ndarray, faces: list[TrackedFace]) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vsr.cli.options import BatchSize, option
+from vsr.cli.options import BatchSize, option, scale_or_model_scale
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -22,8 +22,8 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         option(
             "--model",
             default=None,
-            help="Registry name (see 'vsr models') or a .safetensors / trainer .ckpt file. "
-            "[default: the model for the scale]",
+            help="Registry name (see 'vsr models'), a .safetensors / trainer .ckpt file or a third-party "
+            ".pth / .safetensors (zoo extra). [default: the model for the scale]",
         ),
         option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table."),
         option(
@@ -110,8 +110,9 @@ def video(clip: Path, **opts: Any) -> None:
 
 
 def _library_args(opts: dict[str, Any]) -> dict[str, Any]:
-    keys = ("scale", "model", "device", "precision", "batch_size", "limit", "grid")
-    return {k: opts[k] for k in keys} | {"quiet": opts["quiet"]}
+    keys = ("model", "device", "precision", "batch_size", "limit", "grid")
+    scale = scale_or_model_scale(opts["scale"], opts["model"])
+    return {k: opts[k] for k in keys} | {"scale": scale, "quiet": opts["quiet"]}
 
 
 def _fmt(value: float | None, digits: int, missing: str = "inf") -> str:

@@ -10,7 +10,14 @@ import click
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout.")
 @click.option("--card", "card", default=None, metavar="NAME", help="Print one model's card.")
-def models(as_json: bool, card: str | None) -> None:
+@click.option(
+    "--inspect",
+    "inspect_path",
+    default=None,
+    metavar="FILE",
+    help="Describe a weights file (vsr's or a third-party .pth/.safetensors): architecture, scale, input needs.",
+)
+def models(as_json: bool, card: str | None, inspect_path: str | None) -> None:
     """List registered models: name, scale, default use, licence and held-out PSNR.
 
     The table quotes what the README quotes (Set5 / Set14 Y-PSNR for general models, faces/val RGB-PSNR for
@@ -18,6 +25,9 @@ def models(as_json: bool, card: str | None) -> None:
     """
     from vsr.models.registry import DEFAULT_FACE_MODEL, DEFAULT_MODEL, REGISTRY, describe_model, get_spec
 
+    if inspect_path:
+        _inspect(inspect_path, as_json)
+        return
     if card:
         spec = get_spec(card)
         click.echo(
@@ -89,3 +99,32 @@ def _headline(r: dict) -> str:
     model = "/".join(f"{m[s][key]:.2f}" for s in sets)
     base = "/".join(f"{m[s]['bicubic'][key]:.2f}" for s in sets if key in m[s].get("bicubic", {}))
     return f"{label} {model}" + (f" ({base})" if base else "")
+
+
+def _inspect(path: str, as_json: bool) -> None:
+    from vsr.models.registry import inspect_file
+
+    info = inspect_file(path)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    need = info["input"]
+    needs = [f"multiple of {need['multiple_of']}" if need["multiple_of"] > 1 else ""]
+    needs.append(f"at least {need['minimum']} px" if need["minimum"] else "")
+    needs.append(f"an aligned {need['aligned_face']} px face" if need["aligned_face"] else "")
+    precisions = ", ".join(k for k, ok in info["precision"].items() if ok)
+    purpose = info["purpose"] + (
+        " (generative face restorer: invents detail)" if info["generative_face_restorer"] else ""
+    )
+    for label, value in (
+        ("file", info["file"]),
+        ("architecture", f"{info['architecture']} (loaded by {info['loader']})"),
+        ("purpose", purpose),
+        ("scale", f"x{info['scale']}"),
+        ("parameters", f"{info['params']:,}"),
+        ("input", ", ".join(n for n in needs if n) or "any size (padded and cropped back as needed)"),
+        ("precision", precisions),
+        ("sha256", info["sha256"]),
+        ("licence", info["licence"]),
+    ):
+        click.echo(f"{label:>12}: {value}")

@@ -97,6 +97,26 @@ class BatchSize(click.ParamType):
         return n
 
 
+def scale_or_model_scale(flag: Any, *models: str | None) -> int:
+    """``--scale`` when given, else the scale of the first weights file among ``models``, else the default.
+
+    A third-party model knows its own scale; only a ``--scale`` the user typed (or set in ``VSR_SCALE``)
+    is checked against it, later, as a usage error naming both.
+    """
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source("scale")
+    if source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        return int(flag)
+    from vsr.models.loading import is_weights_path
+    from vsr.models.registry import native_scale
+
+    for name in models:
+        if name and is_weights_path(name) and (own := native_scale(name)) is not None:
+            return own
+    return int(flag)
+
+
 def compute_options(func):
     """``--device``, ``--precision`` and ``--batch-size``: how a command runs its model."""
     func = option(
@@ -120,7 +140,8 @@ def _enhance_option_list(report: bool) -> list:
         option(
             "--model",
             default=None,
-            help="Registry name (see 'vsr models') or a .safetensors / trainer .ckpt file. [default: the model for the scale]",
+            help="Registry name (see 'vsr models'), a .safetensors / trainer .ckpt file, or a third-party .pth / "
+            ".safetensors (zoo extra; its scale is used when --scale is not given). [default: the model for the scale]",
         ),
         option(
             "--tile",
@@ -271,7 +292,7 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
     return EnhanceConfig(
         input=input,
         output=output,
-        scale=int(params["scale"]),
+        scale=scale_or_model_scale(params["scale"], params["model"], params["face_model"]),
         model=params["model"],
         device=params["device"],
         precision=params["precision"],
