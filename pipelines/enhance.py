@@ -211,6 +211,10 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
             raise UsageError(f"--model {name} is a {loaded.arch} face restorer: pass it as --face-model")
         from vsr.pipelines.face.align import FaceRestorer  # GFPGAN, RestoreFormer: aligned 512 px faces
 
+        warnings.append(
+            f"faces by {loaded.arch}, a generative face restorer: it invents facial detail, so the output "
+            "must not be used to identify people"
+        )
         return FaceRestorer(up, loaded.arch, int(loaded.module.face_size))
 
     ups: dict[str, Upscaler] = {}
