@@ -8,7 +8,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,face
+EXTRAS ?= dev,face,ray
 BIN := $(VENV)/bin
 
 .PHONY: install demo test lint bench clean zoo-install zoo-test
