@@ -29,6 +29,7 @@ RUN python -c "import sys; assert sys.version_info[:2] == (3, 11), 'yuface needs
       "rich>=13" \
       "click>=8.1" \
       "safetensors>=0.4" \
+      "pillow>=10" \
       "yuface>=2023.5"
 
 FROM ${BASE} AS runtime

@@ -183,7 +183,7 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
     from vsr.pipelines.device import resolve_device, resolve_precision
     from vsr.pipelines.upscale import Upscaler
 
-    models = models or ModelCache()
+    models = models if models is not None else ModelCache()  # (an empty cache is falsy)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     warnings: list[str] = []
@@ -312,6 +312,7 @@ def enhance(
         progress.total = (info.frames or info.frames_estimate) if clip.whole else None
         # 2. Load the models and build the stage.
         built = stage or build_stage(config, models)
+        progress.begin()  # rate and ETA count from here: model loading is not frame work
         for w in built.warnings:
             progress.line(f"warning: {w}")
         # 3. Stream every frame through the stage into the temporary file(s).
