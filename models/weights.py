@@ -15,7 +15,7 @@ from typing import Any
 from vsr.errors import WeightsError
 
 # Keys in a .safetensors header's metadata that describe the architecture (all strings there).
-ARCH_KEYS = ("arch", "scale", "blocks", "channels", "batch_norm")
+ARCH_KEYS = ("arch", "scale", "blocks", "channels", "batch_norm", "in_channels", "downsamples", "dilated")
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

@@ -36,10 +36,29 @@ from vsr.pipelines.train.config import TrainConfig, key_label
 
 FORMAT = 1
 # Changing these makes a checkpoint unusable for --resume.
-INCOMPATIBLE = ("scale", "stage", "model.blocks", "model.channels", "model.batch_norm")
+INCOMPATIBLE = (
+    "task",
+    "scale",
+    "stage",
+    "model.blocks",
+    "model.channels",
+    "model.batch_norm",
+    "restore.downsamples",
+    "restore.dilated",
+)
 INCOMPATIBLE_GAN = ("model.disc_channels", "model.disc_stages")
 # Changing these still resumes, but the run is no longer identical to an uninterrupted one.
-INEXACT = ("seed", "batch_size", "data.hr_size", "data.sources", "data.val", "degrade", "loss", "optim")
+INEXACT = (
+    "seed",
+    "batch_size",
+    "data.hr_size",
+    "data.sources",
+    "data.val",
+    "degrade",
+    "loss",
+    "optim",
+    "restore",
+)
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -155,7 +174,7 @@ def export_weights(ckpt_path: Path, out: Path, half: bool = True) -> str:
     state = ckpt.get("params_ema") or ckpt["params"]
     arch = dict(ckpt["arch"])
     # Refuse to release weights that do not fit their own architecture.
-    load_state_strict(build_model(arch, int(arch["scale"])), state, ckpt_path)
+    load_state_strict(build_model(arch, int(arch.get("scale", 1))), state, ckpt_path)
     if not out.parent.is_dir():
         raise OutputError(f"output folder does not exist: {out.parent}")
     try:

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Measure a model's PSNR/SSIM on images, faces or a video vs bicubic/Lanczos.",
     ),
     "compare": ("vsr.cli.compare", "compare", "Make a side-by-side before/after video and snapshots."),
+    "restore": ("vsr.cli.restore", "restore", "Regenerate masked (occluded) parts of faces in images."),
 }
 
 
