@@ -275,16 +275,17 @@ class Restorer:
         m = self._align(image, result)  # image pixels -> chip pixels
         side = self.side
         k = math.sqrt(abs(np.linalg.det(m[:, :2])))
-        src, m_src = rgb, m
-        if k < 0.5:  # shrink by area first so the warp does not alias
+        src, src_mask, m_src = rgb, mask.astype(np.float32), m
+        if k < 0.5:  # shrink image and mask by area first so the warp does not alias
             sw, sh = max(1, round(w * 2 * k)), max(1, round(h * 2 * k))
             src = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+            src_mask = cv2.resize(src_mask, (sw, sh), interpolation=cv2.INTER_AREA)
             m_src = np.hstack([m[:, :2] @ np.diag([w / sw, h / sh]), m[:, 2:]])
         chip = cv2.warpAffine(
             src, m_src, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
         )
-        # any chip pixel touched by the mask is missing
-        chip_mask = cv2.warpAffine(mask.astype(np.float32), m, (side, side), flags=cv2.INTER_LINEAR) > 0.01
+        # any chip pixel the mask touches is missing
+        chip_mask = cv2.warpAffine(src_mask, m_src, (side, side), flags=cv2.INTER_LINEAR) > 0.01
         pred = self._predict(chip, chip_mask)
         inv = cv2.WARP_INVERSE_MAP
         pred_full = cv2.warpAffine(

@@ -74,7 +74,7 @@ def restore(
 
     Pixels outside the mask are kept bit for bit (at --scale 1); the face is found and aligned
     (or the whole image is the face with --no-detect), inpainted at the model's size, and blended
-    back.  A folder run continues past images that fail and exits 3.
+    back.  A folder run continues past images that fail and exits 3 (1 when every image failed).
 
     \b
     Examples:
@@ -83,7 +83,7 @@ def restore(
       vsr restore faces/ restored/ --mask masks/ --report report.json
       vsr restore face.png restored_x4.png --mask mask.png --scale 4
     """
-    from vsr.errors import EXIT_PARTIAL
+    from vsr.errors import EXIT_FAILURE, EXIT_PARTIAL
     from vsr.pipelines.restore.run import RestoreOptions, run_restore
 
     options = RestoreOptions(
@@ -102,4 +102,6 @@ def restore(
     for note in rep.notes:
         click.echo(f"vsr restore: note: {note}", err=True)
     click.echo(f"vsr restore: {rep.ok} restored, {rep.failed} failed -> {output}", err=True)
-    return EXIT_PARTIAL if rep.failed else 0
+    if rep.failed:
+        return EXIT_PARTIAL if rep.ok else EXIT_FAILURE
+    return 0
