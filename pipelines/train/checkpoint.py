@@ -43,9 +43,8 @@ INCOMPATIBLE = (
     "model.blocks",
     "model.channels",
     "model.batch_norm",
-    "restore.downsamples",
-    "restore.dilated",
 )
+INCOMPATIBLE_RESTORE = ("restore.downsamples", "restore.dilated")
 INCOMPATIBLE_GAN = ("model.disc_channels", "model.disc_stages")
 # Changing these still resumes, but the run is no longer identical to an uninterrupted one.
 INEXACT = (
@@ -117,8 +116,9 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def check_resume(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> list[str]:
     """Raise ConfigError naming the key if ``cfg`` cannot continue the run ``saved`` came from; else warnings."""
-    old, new = _flat(saved), _flat(cfg.to_dict())
+    old, new = {"task": "sr", **_flat(saved)}, _flat(cfg.to_dict())  # runs from before tasks were sr
     keys = INCOMPATIBLE + (INCOMPATIBLE_GAN if cfg.stage == "gan" else ())
+    keys += INCOMPATIBLE_RESTORE if cfg.task == "restore" else ()
     for key in keys:
         if old.get(key) != new.get(key):
             raise ConfigError(
