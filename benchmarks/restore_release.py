@@ -197,6 +197,12 @@ def main() -> None:
     )
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / NAME)
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N val images only")
+    parser.add_argument(
+        "--limit-other",
+        type=int,
+        default=None,
+        help="first N val images for mouth and random (eyes, half: --limit)",
+    )
     parser.add_argument("--hardware", default="2 shared CPU cores (about 8 agents), one torch thread")
     parser.add_argument("--wall-minutes", type=float, default=None, help="training wall time (resumed runs)")
     parser.add_argument("--collapse-note", default="")
@@ -212,7 +218,8 @@ def main() -> None:
     results, commands, grids = {}, [], []
     for kind in KINDS:
         grid = ROOT / "benchmarks" / "results" / f".restore_grid_{kind}.png" if kind in TARGETS else None
-        cmd, res = evaluate(weights, kind, args.limit, grid)
+        limit = args.limit if kind in TARGETS else (args.limit_other or args.limit)
+        cmd, res = evaluate(weights, kind, limit, grid)
         results[kind] = {"command": cmd, **res}
         if grid is not None:
             grids.append(grid)
