@@ -128,7 +128,7 @@ REGISTRY["restore-face"] = ModelSpec(
     description="Face occlusion restoration (inpainting) at 64x64, gated-conv U-Net, L1 + GAN, CPU-trained",
     weights=WeightsSpec(
         "restore-face.safetensors",
-        "56e96b30c5d536ca8cb4a743d4a4ffb7ecd69cf78385361badd77fb6034d7fa7",
+        "5318b827c4e11915e15eb9ccf3d24b0cf5e429ff5ee2cac9abd28d89496b88e5",
         UTKFACE,
         "shared faces/train (UTKFace aligned chips) with synthetic occlusions; validated on faces/val",
     ),
