@@ -254,18 +254,7 @@ class TrainConfig:
         ):
             _check(_get(self, key) >= 1, key, f"must be at least 1, got {_get(self, key)}")
         _check(0 <= d.face_jitter < 0.5, "data.face_jitter", f"must be in [0, 0.5), got {d.face_jitter}")
-        _check(
-            bool(g.kernels) and all(k in DOWNSCALE_KERNELS for k in g.kernels),
-            "degrade.kernels",
-            f"must be a non-empty list of {', '.join(DOWNSCALE_KERNELS)}, got {g.kernels}",
-        )
-        _check(
-            len(g.kernel_weights) == len(g.kernels)
-            and all(w >= 0 for w in g.kernel_weights)
-            and sum(g.kernel_weights) > 0,
-            "degrade.kernel_weights",
-            "needs one non-negative weight per kernel, not all zero",
-        )
+        _check_weighted_choice("degrade.kernels", g.kernels, DOWNSCALE_KERNELS, g.kernel_weights, "kernel")
         for key in ("blur_prob", "noise_prob", "jpeg_prob", "h264_prob", "occlusion_prob"):
             _check(
                 0 <= getattr(g, key) <= 1, f"degrade.{key}", f"must be a probability, got {getattr(g, key)}"
@@ -334,18 +323,7 @@ class TrainConfig:
         from vsr.pipelines.restore.occlusion import FILLS, KINDS
 
         r = self.restore
-        _check(
-            bool(r.kinds) and all(k in KINDS for k in r.kinds),
-            "restore.kinds",
-            f"must be a non-empty list of {', '.join(KINDS)}, got {r.kinds}",
-        )
-        _check(
-            len(r.kind_weights) == len(r.kinds)
-            and all(w >= 0 for w in r.kind_weights)
-            and sum(r.kind_weights) > 0,
-            "restore.kind_weights",
-            "needs one non-negative weight per kind, not all zero",
-        )
+        _check_weighted_choice("restore.kinds", r.kinds, KINDS, r.kind_weights, "kind")
         _check(
             bool(r.fills) and all(f in FILLS for f in r.fills),
             "restore.fills",
@@ -386,6 +364,22 @@ def key_label(key: str) -> str:
     """'data.hr_size (--hr-size)': how messages name a setting."""
     flag = flag_of(key)
     return f"{key} ({flag})" if flag else key
+
+
+def _check_weighted_choice(
+    key: str, chosen: list[str], allowed: tuple[str, ...], weights: list[float], what: str
+) -> None:
+    """A non-empty list of allowed names (``key``) and one non-negative weight each (``key``'s ``_weights``)."""
+    _check(
+        bool(chosen) and all(c in allowed for c in chosen),
+        key,
+        f"must be a non-empty list of {', '.join(allowed)}, got {chosen}",
+    )
+    _check(
+        len(weights) == len(chosen) and all(w >= 0 for w in weights) and sum(weights) > 0,
+        f"{key[:-1]}_weights",  # degrade.kernels -> degrade.kernel_weights
+        f"needs one non-negative weight per {what}, not all zero",
+    )
 
 
 def _check(ok: bool, key: str, message: str) -> None:
