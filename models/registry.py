@@ -45,6 +45,7 @@ class ModelSpec:
     description: str
     weights: WeightsSpec | None = None
     face: bool = False
+    task: str = "sr"  # sr (vsr enhance / eval) or restore (vsr restore / eval restore)
 
     @property
     def card(self) -> Path:
@@ -58,6 +59,7 @@ class ModelSpec:
             return {}
         results = json.loads(path.read_text()).get("results", {})
         keys = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "sharpness", "flicker")
+        keys += ("psnr_masked", "ssim_masked", "psnr", "ssim")  # restore models
         return {
             name: {
                 **{k: r[k] for k in keys if r.get(k) is not None},
@@ -111,6 +113,29 @@ REGISTRY: dict[str, ModelSpec] = {
     },
 }
 
+REGISTRY["restore-face"] = ModelSpec(
+    name="restore-face",
+    arch={
+        "arch": "inpaint",
+        "scale": 1,
+        "in_channels": 3,
+        "channels": 16,
+        "downsamples": 3,
+        "dilated": 4,
+        "size": 64,
+    },
+    scale=1,
+    description="Face occlusion restoration (inpainting) at 64x64, gated-conv U-Net, L1 + GAN, CPU-trained",
+    weights=WeightsSpec(
+        "restore-face.safetensors",
+        "5318b827c4e11915e15eb9ccf3d24b0cf5e429ff5ee2cac9abd28d89496b88e5",
+        UTKFACE,
+        "shared faces/train (UTKFace aligned chips) with synthetic occlusions; validated on faces/val",
+    ),
+    face=True,
+    task="restore",
+)
+
 # The models `vsr enhance` uses when --model / --face-model are not given, per scale.  Chosen by
 # measurement from the cards (tests/test_shipped_models.py checks both rules against them):
 # - general: the GAN model unless it flickers clearly more (>10 %) than the PSNR one on the shared clips
@@ -144,6 +169,15 @@ def build_model(arch: dict[str, Any], scale: int):
     kind = arch.get("arch")
     if kind == "interpolation":
         return Interpolation(scale, arch["kernel"])
+    if kind == "inpaint":
+        from vsr.models.inpaint import InpaintNet
+
+        return InpaintNet(
+            in_channels=int(arch.get("in_channels", 3)),
+            channels=int(arch.get("channels", 16)),
+            downsamples=int(arch.get("downsamples", 3)),
+            dilated=int(arch.get("dilated", 4)),
+        )
     if kind == "srresnet":
         if int(arch.get("scale", scale)) != scale:
             raise ModelError(f"the model is for scale {arch['scale']}, but --scale {scale} was asked for")
@@ -269,7 +303,7 @@ def _verify_sidecar(path: Path) -> str:
 def describe_model(spec: ModelSpec) -> dict[str, Any]:
     """A registry entry as a plain dict for ``vsr models`` (parameter count without loading weights)."""
     params = 0
-    if spec.arch.get("arch") == "srresnet":
+    if spec.arch.get("arch") in ("srresnet", "inpaint"):
         module = build_model(spec.arch, int(spec.arch["scale"]))
         params = sum(p.numel() for p in module.parameters())
     w = spec.weights

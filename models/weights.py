@@ -15,7 +15,7 @@ from vsr.digest import sha256_of
 from vsr.errors import WeightsError
 
 # Keys in a .safetensors header's metadata that describe the architecture (all strings there).
-ARCH_KEYS = ("arch", "scale", "blocks", "channels", "batch_norm")
+ARCH_KEYS = ("arch", "scale", "blocks", "channels", "batch_norm", "in_channels", "downsamples", "dilated")
 
 
 def verify_sha256(path: Path, expected: str) -> str:

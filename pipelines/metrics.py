@@ -132,6 +132,29 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
     raise ValueError(f"ssim expects HxW or HxWxC images, got shape {a.shape}")
 
 
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray, peak: float = PEAK) -> float:
+    """PSNR over the pixels where ``mask`` (HxW bool) is True, every channel; ``math.inf`` when identical there."""
+    _check_pair(a, b)
+    if mask.shape != a.shape[:2] or not mask.any():
+        raise ValueError(f"mask of shape {mask.shape} selects no pixel of an image of shape {a.shape}")
+    return psnr(a[mask], b[mask], peak)
+
+
+def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, peak: float = PEAK) -> float:
+    """Mean of the SSIM map (per channel, then averaged) over the window centres inside ``mask`` (HxW bool).
+
+    The map covers the valid region (``SSIM_WINDOW // 2`` pixels in from each border); a mask with
+    no pixel there is measured on the whole map.
+    """
+    _check_pair(a, b)
+    r = SSIM_WINDOW // 2
+    inner = mask[r:-r, r:-r]
+    if not inner.any():
+        return ssim(a, b, peak)
+    planes = [(a, b)] if a.ndim == 2 else [(a[..., c], b[..., c]) for c in range(a.shape[-1])]
+    return float(np.mean([ssim_map(x, y, peak)[inner].mean() for x, y in planes]))
+
+
 def gradient_magnitude(image: np.ndarray) -> float:
     """Mean 3x3 Sobel gradient magnitude of an HxW image (0..255 scale)."""
     if image.ndim != 2:

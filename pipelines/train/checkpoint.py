@@ -35,10 +35,28 @@ from vsr.pipelines.train.config import TrainConfig, key_label
 
 FORMAT = 1
 # Changing these makes a checkpoint unusable for --resume.
-INCOMPATIBLE = ("scale", "stage", "model.blocks", "model.channels", "model.batch_norm")
+INCOMPATIBLE = (
+    "task",
+    "scale",
+    "stage",
+    "model.blocks",
+    "model.channels",
+    "model.batch_norm",
+)
+INCOMPATIBLE_RESTORE = ("restore.downsamples", "restore.dilated")
 INCOMPATIBLE_GAN = ("model.disc_channels", "model.disc_stages")
 # Changing these still resumes, but the run is no longer identical to an uninterrupted one.
-INEXACT = ("seed", "batch_size", "data.hr_size", "data.sources", "data.val", "degrade", "loss", "optim")
+INEXACT = (
+    "seed",
+    "batch_size",
+    "data.hr_size",
+    "data.sources",
+    "data.val",
+    "degrade",
+    "loss",
+    "optim",
+    "restore",
+)
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -86,8 +104,9 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def check_resume(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> list[str]:
     """Raise ConfigError naming the key if ``cfg`` cannot continue the run ``saved`` came from; else warnings."""
-    old, new = _flat(saved), _flat(cfg.to_dict())
+    old, new = {"task": "sr", **_flat(saved)}, _flat(cfg.to_dict())  # runs from before tasks were sr
     keys = INCOMPATIBLE + (INCOMPATIBLE_GAN if cfg.stage == "gan" else ())
+    keys += INCOMPATIBLE_RESTORE if cfg.task == "restore" else ()
     for key in keys:
         if old.get(key) != new.get(key):
             raise ConfigError(
@@ -143,7 +162,7 @@ def export_weights(ckpt_path: Path, out: Path, half: bool = True) -> str:
     state = ckpt.get("params_ema") or ckpt["params"]
     arch = dict(ckpt["arch"])
     # Refuse to release weights that do not fit their own architecture.
-    load_state_strict(build_model(arch, int(arch["scale"])), state, ckpt_path)
+    load_state_strict(build_model(arch, int(arch.get("scale", 1))), state, ckpt_path)
     if not out.parent.is_dir():
         raise OutputError(f"output folder does not exist: {out.parent}")
     try:

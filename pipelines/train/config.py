@@ -21,6 +21,7 @@ from vsr.errors import ConfigError
 
 DATA_KINDS = ("chokepoint", "images", "videos")
 STAGES = ("psnr", "gan")
+TASKS = ("sr", "restore")
 DOWNSCALE_KERNELS = ("cubic", "linear", "area")
 OCCLUSIONS = ("half", "eyes", "block")
 
@@ -128,10 +129,32 @@ class LossConfig:
 
 
 @dataclass
+class RestoreConfig:
+    """Task ``restore`` (face inpainting, ``vsr.pipelines.restore.task``): occlusions and the generator's shape."""
+
+    kinds: list[str] = _f(
+        lambda: ["half", "eyes", "mouth", "rect", "strokes"], "occlusion kinds to draw from", factory=True
+    )
+    kind_weights: list[float] = _f(
+        lambda: [3.0, 3.0, 1.0, 1.0, 1.0], "relative odds of each kind", factory=True
+    )
+    fills: list[str] = _f(lambda: ["solid", "noise", "texture"], "occluder fills to draw from", factory=True)
+    grey_prob: float = _f(0.15, "probability of a grey (luma replicated to RGB) training sample")
+    jitter: float = _f(0.04, "random shift/scale of the face chip, as a fraction of its side")
+    hole_weight: float = _f(6.0, "pixel loss weight inside the mask (outside it is 1)")
+    detect: bool = _f(
+        True, "place eyes/mouth/half bands on detected landmarks (else the aligned-chip positions)"
+    )
+    downsamples: int = _f(3, "generator encoder levels (sides must be multiples of 2**downsamples)")
+    dilated: int = _f(4, "dilated gated convolutions at the generator's bottleneck")
+
+
+@dataclass
 class TrainConfig:
     """Everything one ``vsr train`` run needs; ``vsr.pipelines.train.loop.train`` runs it."""
 
-    scale: int = _f(4, "upscaling factor: 2 or 4", "--scale")
+    task: str = _f("sr", "sr (super-resolution, SRResNet) or restore (face inpainting, InpaintNet)", "--task")
+    scale: int = _f(4, "upscaling factor: 2 or 4 (task sr)", "--scale")
     stage: str = _f("psnr", "psnr (pixel loss only) or gan (adversarial, from a psnr checkpoint)", "--stage")
     init: str | None = _f(
         None, "checkpoint or .safetensors to start the generator from (gan: the psnr run)", "--init"
@@ -158,11 +181,22 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    restore: RestoreConfig = field(default_factory=RestoreConfig)
 
     @property
     def arch(self) -> dict[str, Any]:
         """The generator's architecture dict, as checkpoints and .safetensors metadata store it."""
         m = self.model
+        if self.task == "restore":
+            r = self.restore
+            return {
+                "arch": "inpaint",
+                "scale": 1,
+                "in_channels": 3,
+                "channels": m.channels,
+                "downsamples": r.downsamples,
+                "dilated": r.dilated,
+            }
         return {
             "arch": "srresnet",
             "scale": self.scale,
@@ -186,6 +220,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise ``ConfigError`` naming the TOML key and flag for any value that cannot work."""
         d, g, m, o, lo = self.data, self.degrade, self.model, self.optim, self.loss
+        _check(self.task in TASKS, "task", f"must be sr or restore, got {self.task!r}")
         _check(self.scale in (2, 4), "scale", f"must be 2 or 4, got {self.scale}")
         _check(self.stage in STAGES, "stage", f"must be psnr or gan, got {self.stage!r}")
         for key in ("steps", "batch_size", "log_every", "save_every"):
@@ -219,18 +254,7 @@ class TrainConfig:
         ):
             _check(_get(self, key) >= 1, key, f"must be at least 1, got {_get(self, key)}")
         _check(0 <= d.face_jitter < 0.5, "data.face_jitter", f"must be in [0, 0.5), got {d.face_jitter}")
-        _check(
-            bool(g.kernels) and all(k in DOWNSCALE_KERNELS for k in g.kernels),
-            "degrade.kernels",
-            f"must be a non-empty list of {', '.join(DOWNSCALE_KERNELS)}, got {g.kernels}",
-        )
-        _check(
-            len(g.kernel_weights) == len(g.kernels)
-            and all(w >= 0 for w in g.kernel_weights)
-            and sum(g.kernel_weights) > 0,
-            "degrade.kernel_weights",
-            "needs one non-negative weight per kernel, not all zero",
-        )
+        _check_weighted_choice("degrade.kernels", g.kernels, DOWNSCALE_KERNELS, g.kernel_weights, "kernel")
         for key in ("blur_prob", "noise_prob", "jpeg_prob", "h264_prob", "occlusion_prob"):
             _check(
                 0 <= getattr(g, key) <= 1, f"degrade.{key}", f"must be a probability, got {getattr(g, key)}"
@@ -291,7 +315,32 @@ class TrainConfig:
             "init",
             f"file not found: {self.init}",
         )
+        if self.task == "restore":
+            self._validate_restore()
         return self
+
+    def _validate_restore(self) -> None:
+        from vsr.pipelines.restore.occlusion import FILLS, KINDS
+
+        r = self.restore
+        _check_weighted_choice("restore.kinds", r.kinds, KINDS, r.kind_weights, "kind")
+        _check(
+            bool(r.fills) and all(f in FILLS for f in r.fills),
+            "restore.fills",
+            f"must be a non-empty list of {', '.join(FILLS)}, got {r.fills}",
+        )
+        _check(0 <= r.grey_prob <= 1, "restore.grey_prob", f"must be a probability, got {r.grey_prob}")
+        _check(0 <= r.jitter < 0.5, "restore.jitter", f"must be in [0, 0.5), got {r.jitter}")
+        _check(r.hole_weight >= 0, "restore.hole_weight", f"must be 0 or more, got {r.hole_weight}")
+        _check(r.downsamples >= 1, "restore.downsamples", f"must be at least 1, got {r.downsamples}")
+        _check(r.dilated >= 0, "restore.dilated", f"must be 0 or more, got {r.dilated}")
+        side = 2**r.downsamples
+        _check(
+            self.data.hr_size % side == 0 and self.data.hr_size >= 2**self.model.disc_stages,
+            "data.hr_size",
+            f"must be a multiple of 2**restore.downsamples = {side} (and at least 2**model.disc_stages)"
+            f" for task restore, got {self.data.hr_size}",
+        )
 
 
 def _get(cfg: TrainConfig, key: str) -> Any:
@@ -315,6 +364,22 @@ def key_label(key: str) -> str:
     """'data.hr_size (--hr-size)': how messages name a setting."""
     flag = flag_of(key)
     return f"{key} ({flag})" if flag else key
+
+
+def _check_weighted_choice(
+    key: str, chosen: list[str], allowed: tuple[str, ...], weights: list[float], what: str
+) -> None:
+    """A non-empty list of allowed names (``key``) and one non-negative weight each (``key``'s ``_weights``)."""
+    _check(
+        bool(chosen) and all(c in allowed for c in chosen),
+        key,
+        f"must be a non-empty list of {', '.join(allowed)}, got {chosen}",
+    )
+    _check(
+        len(weights) == len(chosen) and all(w >= 0 for w in weights) and sum(weights) > 0,
+        f"{key[:-1]}_weights",  # degrade.kernels -> degrade.kernel_weights
+        f"needs one non-negative weight per {what}, not all zero",
+    )
 
 
 def _check(ok: bool, key: str, message: str) -> None:

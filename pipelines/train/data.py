@@ -17,7 +17,7 @@ an uninterrupted one would, with any number of workers.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,8 @@ from vsr.pipelines.train.config import TrainConfig, parse_source
 from vsr.pipelines.train.degrade import degrade
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts")
+# A task's batch maker: (dataset, item index, decoded RGB image, rng, train) -> the sample's tensors.
+SampleMaker = Callable[["_Samples", int, np.ndarray, np.random.Generator, bool], dict]
 # numpy SeedSequence streams, so training, validation and the data order never share draws.
 _TRAIN, _VAL, _ORDER = 0, 1, 2
 
@@ -84,14 +86,14 @@ def _detector_boxes(detector, image: np.ndarray) -> list[FaceBox]:
     return [to_box(det) for det in detector(image)]
 
 
-def make_detector(name: str, why: str):
+def make_detector(name: str, why: str, upsample: float | None = None):
     """The face helper's detector, imported lazily; a DataError saying ``why`` it was needed if there is none."""
     try:
         from vsr.pipelines.face.detect import make_detector as make
     except ImportError as exc:
         raise DataError(f"{why}, but no face detector is available ({exc})") from None
     try:
-        return make(name)
+        return make(name, upsample=upsample)
     except VsrError as exc:
         raise DataError(f"{why}, but the face detector {name!r} cannot be used ({exc})") from None
 
@@ -247,10 +249,17 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
 class _Samples(torch.utils.data.Dataset):
     """Shared loading: item -> HR crop -> degraded LR, tensors in [0, 1]."""
 
-    def __init__(self, items: list[Item], frames: list[bytes], cfg: TrainConfig) -> None:
+    def __init__(
+        self, items: list[Item], frames: list[bytes], cfg: TrainConfig, make: SampleMaker | None = None
+    ) -> None:
         if not items:
             raise DataError("no samples to train or validate on")
         self.items, self.frames, self.cfg = items, frames, cfg
+        self.make = make  # a task's batch maker (vsr.pipelines.train.task); None = crop, flip, degrade
+
+    def image_at(self, index: int) -> np.ndarray:
+        """The decoded RGB image of item ``index`` (``UnreadableImage`` when it cannot be read)."""
+        return self._image(self.items[index])
 
     def _image(self, item: Item) -> np.ndarray:
         if item.frame >= 0:
@@ -272,6 +281,9 @@ class _Samples(torch.utils.data.Dataset):
                 skipped.append(str(item.path))
         else:
             raise DataError(f"none of the {len(self.items)} images could be read (first: {skipped[0]})")
+        if self.make is not None:
+            sample = self.make(self, (idx + attempt) % len(self.items), image, rng, train)
+            return {**sample, "skipped": "\n".join(skipped)}
         crop_rng = rng if train else None
         if item.box is not None:
             hr = face_crop(image, item.box, size, crop_rng, self.cfg.data.face_jitter)
@@ -292,8 +304,10 @@ class _Samples(torch.utils.data.Dataset):
 class TrainSamples(_Samples):
     """Indexed by sample position (``step * batch_size + i``); epochs are seeded permutations of the items."""
 
-    def __init__(self, items: list[Item], frames: list[bytes], cfg: TrainConfig) -> None:
-        super().__init__(items, frames, cfg)
+    def __init__(
+        self, items: list[Item], frames: list[bytes], cfg: TrainConfig, make: SampleMaker | None = None
+    ) -> None:
+        super().__init__(items, frames, cfg, make)
         self._perm_epoch, self._perm = -1, np.empty(0, np.int64)
 
     def __len__(self) -> int:
@@ -315,10 +329,12 @@ class TrainSamples(_Samples):
 class ValSamples(_Samples):
     """Fixed crops of up to ``data.val_samples`` items spread over the validation set, degraded with fixed seeds."""
 
-    def __init__(self, items: list[Item], frames: list[bytes], cfg: TrainConfig) -> None:
+    def __init__(
+        self, items: list[Item], frames: list[bytes], cfg: TrainConfig, make: SampleMaker | None = None
+    ) -> None:
         n = min(len(items), cfg.data.val_samples)
         picks = np.linspace(0, len(items) - 1, n).round().astype(int) if n else []
-        super().__init__([items[i] for i in picks], frames, cfg)
+        super().__init__([items[i] for i in picks], frames, cfg, make)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -327,18 +343,24 @@ class ValSamples(_Samples):
         return self._sample(i, np.random.default_rng([self.cfg.seed, _VAL, i]), train=False)
 
 
-def build_datasets(cfg: TrainConfig) -> tuple[TrainSamples, ValSamples | None, list[str]]:
-    """(train set, validation set or None, files skipped while indexing) for a validated config."""
+def build_datasets(
+    cfg: TrainConfig, make: SampleMaker | None = None
+) -> tuple[TrainSamples, ValSamples | None, list[str]]:
+    """(train set, validation set or None, files skipped while indexing) for a validated config.
+
+    ``make`` is a task's batch maker (``make(dataset, item_index, image, rng, train) -> tensors``),
+    used instead of the default crop, flip and degrade.
+    """
     index = build_index(cfg.data.sources, cfg, "data.sources")
     skipped = list(index.skipped)
     if cfg.data.val:
         val_index = build_index(cfg.data.val, cfg, "data.val")
         skipped += val_index.skipped
-        val = ValSamples(val_index.items, val_index.frames, cfg) if cfg.data.val_samples else None
-        return TrainSamples(index.items, index.frames, cfg), val, skipped
+        val = ValSamples(val_index.items, val_index.frames, cfg, make) if cfg.data.val_samples else None
+        return TrainSamples(index.items, index.frames, cfg, make), val, skipped
     train_items, val_items = split_by_group(index, cfg.data.val_fraction)
-    val = ValSamples(val_items, index.frames, cfg) if val_items and cfg.data.val_samples else None
-    return TrainSamples(train_items, index.frames, cfg), val, skipped
+    val = ValSamples(val_items, index.frames, cfg, make) if val_items and cfg.data.val_samples else None
+    return TrainSamples(train_items, index.frames, cfg, make), val, skipped
 
 
 def worker_init(worker_id: int) -> None:

@@ -85,37 +85,40 @@ def _shift(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
+# Where the eyes of a crop cut by face_box_from_eyes are, as fractions of its side (nose and mouth
+# corners follow the aligned-chip proportions below the eyes).
+_CROP_HALF_EYE = 0.5 / SIDE_PER_EYE_DISTANCE
+_KINDS = {"half": "half", "eyes": "eyes", "block": "rect"}
+
+
+def crop_landmarks(h: int, w: int) -> np.ndarray:
+    """The five landmarks (pixels) of a face crop cut by ``face_box_from_eyes``: the occluders' anchor."""
+    d = 2 * _CROP_HALF_EYE
+    pts = [
+        (0.5 - d / 2, 0),
+        (0.5 + d / 2, 0),
+        (0.5, 0.55 * d),
+        (0.5 - 0.42 * d, 0.97 * d),
+        (0.5 + 0.42 * d, 0.97 * d),
+    ]
+    return np.float32([[x * w, (EYE_LINE + y) * h] for x, y in pts])
+
+
 def occlude(image: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Paint a synthetic occluder on an RGB uint8 face crop; return (occluded copy, mask (H, W) float32 in {0, 1}).
 
-    ``half``: the left, right or lower half (profile, hand, mask); ``eyes``: a band over the
-    eye line (sunglasses, a bar); ``block``: a random rectangle.
+    ``half``: a half of the face (profile, hand, mask); ``eyes``: a band over the eye line
+    (sunglasses, a bar); ``block``: random rectangles.  Drawn by the restore task's generator
+    (``vsr.pipelines.restore.occlusion``), anchored on the crop's eye positions, solid or noise filled.
     """
-    h, w = image.shape[:2]
-    mask = np.zeros((h, w), np.float32)
-    if kind == "half":
-        side = rng.integers(3)
-        if side == 0:
-            mask[:, : w // 2] = 1
-        elif side == 1:
-            mask[:, w // 2 :] = 1
-        else:
-            mask[int(h * 0.6) :, :] = 1
-    elif kind == "eyes":
-        centre = (EYE_LINE + rng.uniform(-0.04, 0.04)) * h
-        half_height = rng.uniform(0.06, 0.1) * h
-        mask[max(0, int(centre - half_height)) : int(math.ceil(centre + half_height)), :] = 1
-    elif kind == "block":
-        bh, bw = int(rng.uniform(0.15, 0.4) * h), int(rng.uniform(0.15, 0.4) * w)
-        y0, x0 = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
-        mask[y0 : y0 + bh, x0 : x0 + bw] = 1
-    else:
+    from vsr.pipelines.restore.occlusion import occlude as draw
+
+    if kind not in _KINDS:
         raise ValueError(f"unknown occlusion {kind!r}")
-    colour = rng.integers(0, 256, size=3).astype(np.float32)
-    texture = rng.normal(0, 8, size=(h, w, 1)).astype(np.float32)
-    fill = np.clip(colour + texture, 0, 255)
-    out = np.where(mask[:, :, None] > 0, fill, image.astype(np.float32)).astype(np.uint8)
-    return out, mask
+    h, w = image.shape[:2]
+    fill = ("solid", "noise")[int(rng.integers(2))]
+    occ = draw(image, _KINDS[kind], rng, crop_landmarks(h, w), fill)
+    return occ.image, occ.mask.astype(np.float32)
 
 
 def degrade(hr: np.ndarray, scale: int, cfg: DegradeConfig, rng: np.random.Generator) -> Degraded:

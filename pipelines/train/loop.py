@@ -26,8 +26,6 @@ import torch
 
 from vsr.atomic import write_atomic
 from vsr.errors import ConfigError
-from vsr.models.discriminator import Discriminator
-from vsr.models.srresnet import SRResNet
 from vsr.models.weights import load_state_strict
 from vsr.pipelines.train import losses as L
 from vsr.pipelines.train.checkpoint import (
@@ -41,7 +39,7 @@ from vsr.pipelines.train.config import TrainConfig, key_label
 from vsr.pipelines.train.config_toml import to_toml
 from vsr.pipelines.train.data import build_datasets, worker_init
 from vsr.pipelines.train.report import MetricsCSV
-from vsr.pipelines.train.validate import evaluate, write_sample_grid
+from vsr.pipelines.train.task import make_task
 from vsr.progress import Progress
 
 
@@ -153,7 +151,9 @@ def train(
     random.seed(cfg.seed)
 
     # ---- 3. data: sample positions start..end are a pure function of the seed ----
-    train_set, val_set, skipped = build_datasets(cfg)
+    # The task (sr, restore) supplies the networks, batch maker, generator inputs, losses and validation.
+    task = make_task(cfg)
+    train_set, val_set, skipped = build_datasets(cfg, task.sample_maker())
     position = int(ckpt["data"]["position"]) if ckpt else 0
     if ckpt and ckpt["data"].get("items") != len(train_set):
         notes.append(f"the training set now has {len(train_set)} items (was {ckpt['data'].get('items')})")
@@ -173,21 +173,17 @@ def train(
     )
     if val_set is not None:
         val_items = [val_set[i] for i in range(len(val_set))]
-        val_lr = torch.stack([v["lr"] for v in val_items])
-        val_hr = torch.stack([v["hr"] for v in val_items])
+        val_batch = {
+            k: torch.stack([v[k] for v in val_items]) for k, t in val_items[0].items() if torch.is_tensor(t)
+        }
         skipped += [s for v in val_items for s in v["skipped"].split("\n") if s]
 
     # ---- 4. models: generator, its EMA, and the discriminator for the gan stage ----
-    m = cfg.model
-    gen = SRResNet(cfg.scale, m.blocks, m.channels, m.batch_norm).to(device)
-    disc = (
-        Discriminator(m.disc_channels, m.disc_stages, batch_norm=m.disc_batch_norm).to(device)
-        if cfg.stage == "gan"
-        else None
-    )
+    gen = task.generator().to(device)
+    disc = task.discriminator().to(device) if cfg.stage == "gan" else None
     if ckpt is None and cfg.init:
         load_state_strict(gen, _load_init(Path(cfg.init), cfg), cfg.init)
-    elif ckpt is None and cfg.stage == "gan":
+    elif ckpt is None and cfg.stage == "gan" and task.gan_needs_init:
         notes.append(
             "gan stage without --init: the generator starts untrained (a psnr checkpoint works far better)"
         )
@@ -276,22 +272,23 @@ def train(
                 lr_now = lr_at(step, cfg)
                 for group in opt_g.param_groups:
                     group["lr"] = lr_now
-                lr_img = batch["lr"].to(device, non_blocking=True)
-                hr = batch["hr"].to(device, non_blocking=True)
-                skipped += [s for entry in batch["skipped"] for s in entry.split("\n") if s]
+                skipped_now = batch.pop("skipped")
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                skipped += [s for entry in skipped_now for s in entry.split("\n") if s]
 
                 # generator step
                 gen.train()
                 parts: dict[str, torch.Tensor] = {}
                 with autocast():
-                    sr = gen(lr_img)
-                    parts["loss_pixel"] = L.pixel_loss(sr.float(), hr, lo.pixel)
+                    sr = task.forward(gen, batch)
+                    parts["loss_pixel"] = task.pixel_loss(sr.float(), batch)
                     loss_g = lo.pixel_weight * parts["loss_pixel"]
                     if disc is not None:
                         disc.requires_grad_(False)
-                        fake_logits, fake_feats = disc(sr, features=True)
+                        real_in, fake_in = task.disc_inputs(sr, batch)
+                        fake_logits, fake_feats = disc(*fake_in, features=True)
                         with torch.no_grad():
-                            real_logits, real_feats = disc(hr, features=True)
+                            real_logits, real_feats = disc(*real_in, features=True)
                         parts["loss_adv"] = L.generator_adversarial_loss(
                             real_logits.float(), fake_logits.float(), lo.adversarial
                         )
@@ -304,9 +301,10 @@ def train(
                             + lo.feature_match_weight * parts["loss_fm"]
                         )
                         if vgg is not None:
-                            parts["loss_perceptual"] = L.perceptual_loss(vgg, sr.float(), hr)
+                            parts["loss_perceptual"] = L.perceptual_loss(vgg, sr.float(), batch["hr"])
                             loss_g = loss_g + lo.perceptual_weight * parts["loss_perceptual"]
                 parts["loss_g"] = loss_g
+                parts.update(task.guards(sr.detach().float(), batch))
                 parts["grad_norm"] = _step_backward(loss_g, gen.parameters(), opt_g, scaler, clip)
 
                 # discriminator step
@@ -314,13 +312,17 @@ def train(
                     for group in opt_d.param_groups:
                         group["lr"] = lr_now * disc_lr_ratio
                     disc.requires_grad_(True)
+                    real_in, fake_in = task.disc_inputs(sr.detach(), batch)
                     with autocast():
-                        real_logits = disc(hr).float()
-                        fake_logits = disc(sr.detach()).float()
+                        real_logits = disc(*real_in).float()
+                        fake_logits = disc(*fake_in).float()
                         parts["loss_d"] = L.discriminator_loss(real_logits, fake_logits, lo.adversarial)
                     _step_backward(parts["loss_d"], disc.parameters(), opt_d, scaler, clip)
                     parts["d_real"] = torch.sigmoid(real_logits).mean()
                     parts["d_fake"] = torch.sigmoid(fake_logits).mean()
+                    parts["d_acc_real"], parts["d_acc_fake"] = L.discriminator_accuracy(
+                        real_logits, fake_logits, lo.adversarial
+                    )
                 scaler.update()
                 done = step + 1
                 # EMA with a short warmup, so early exports are not dominated by the random init
@@ -339,16 +341,12 @@ def train(
                 if (cfg.val_every and done % cfg.val_every == 0) or is_last:
                     grid = out / "samples" / f"step_{done:07d}.png"
                     if val_set is not None:
-                        val = evaluate(ema, val_lr, val_hr, cfg.scale, cfg.batch_size)
-                        k = min(cfg.sample_count, len(val_lr))
-                        write_sample_grid(grid, ema, val_lr[:k], val_hr[:k], cfg.scale)
-                        progress.line(
-                            f"step {done}: val PSNR {val['val_psnr']:.2f} dB (bicubic {val['val_psnr_bicubic']:.2f}),"
-                            f" SSIM {val['val_ssim']:.4f} (bicubic {val['val_ssim_bicubic']:.4f})"
-                        )
+                        val = task.validate(ema, val_batch, cfg.batch_size)
+                        task.sample_grid(grid, ema, val_batch, min(cfg.sample_count, len(val_set)))
+                        progress.line(f"step {done}: {task.val_line(val)}")
                     else:
-                        k = min(cfg.sample_count, len(lr_img))
-                        write_sample_grid(grid, ema, batch["lr"][:k], batch["hr"][:k], cfg.scale)
+                        cpu_batch = {k: v.cpu() for k, v in batch.items()}
+                        task.sample_grid(grid, ema, cpu_batch, min(cfg.sample_count, cfg.batch_size))
                     row = {**row, "step": done, "lr": lr_now, **val}
                 if row:
                     metrics_csv.write(row)

@@ -46,6 +46,21 @@ def generator_adversarial_loss(
     return (_bce(real - fake.mean(), 0.0) + _bce(fake - real.mean(), 1.0)) / 2
 
 
+def discriminator_accuracy(
+    real: torch.Tensor, fake: torch.Tensor, kind: str = "relativistic"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Share of real and of fake logits the discriminator gets right (a collapse guard for metrics.csv).
+
+    ``vanilla``: real > 0, fake < 0.  ``relativistic``: real above the mean fake, fake below the mean real.
+    Both near 1 for long: the discriminator has won and the generator learns nothing from it; both
+    near 0.5 from the start and never moving: it learns nothing either.
+    """
+    with torch.no_grad():
+        if kind == "vanilla":
+            return (real > 0).float().mean(), (fake < 0).float().mean()
+        return (real > fake.mean()).float().mean(), (fake < real.mean()).float().mean()
+
+
 def feature_matching_loss(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
     """Mean L1 between discriminator features of HR and SR images, averaged over stages (real side detached)."""
     return sum(F.l1_loss(f, r.detach()) for r, f in zip(real, fake, strict=True)) / len(real)

@@ -74,9 +74,14 @@ def write_sample_grid(
         sr,
         hr,
     ]
+    write_columns_png(path, columns)
+
+
+def write_columns_png(path: Path, columns: list[torch.Tensor]) -> None:
+    """A PNG with one row per sample and one column per (N, 3, H, W) tensor in [0, 1], written atomically."""
     gap = 2
     rows = []
-    for i in range(len(lr)):
+    for i in range(len(columns[0])):
         tiles = [(c[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for c in columns]
         sep = np.full((tiles[0].shape[0], gap, 3), 255, np.uint8)
         rows.append(

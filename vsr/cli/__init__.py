@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "compare": ("vsr.cli.compare", "compare", "Make a side-by-side before/after video and snapshots."),
     "bench": ("vsr.cli.bench", "bench", "Time decode, model, detection, encode and end-to-end here."),
+    "restore": ("vsr.cli.restore", "restore", "Regenerate masked (occluded) parts of faces in images."),
 }
 
 

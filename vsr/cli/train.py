@@ -16,6 +16,7 @@ import click
 FLAG_KEYS = {
     "data": "data.sources",
     "val": "data.val",
+    "task": "task",
     "scale": "scale",
     "stage": "stage",
     "init": "init",
@@ -70,6 +71,11 @@ def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
     metavar="KIND:PATH",
     help="Validation data (default: hold out sequences of --data).",
 )
+@click.option(
+    "--task",
+    type=click.Choice(["sr", "restore"]),
+    help="sr: super-resolution (SRResNet); restore: face inpainting (InpaintNet, `vsr restore`).",
+)
 @click.option("--scale", type=int, help="Upscaling factor: 2 or 4.")
 @click.option(
     "--stage", type=click.Choice(["psnr", "gan"]), help="psnr: pixel loss (SRResNet); gan: adversarial."
@@ -105,6 +111,7 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
       vsr train --data chokepoint:ChokePoint --scale 4 --stage psnr --out runs/psnr
       vsr train --data chokepoint:ChokePoint --stage gan --init runs/psnr/last.ckpt --out runs/gan
       vsr train --out runs/psnr --resume
+      vsr train --task restore --stage gan --data images:faces/train --hr-size 64 --out runs/restore
       vsr train export runs/gan/last.ckpt faces_x4.safetensors
     """
     if ctx.invoked_subcommand is not None:
@@ -126,7 +133,11 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
     result = run_training(cfg)
     summary = f"step {result.step}: {result.checkpoint}"
     if result.metrics:
-        summary += f" (val PSNR {result.metrics['val_psnr']:.2f} dB, SSIM {result.metrics['val_ssim']:.4f})"
+        masked = result.metrics.get("val_psnr_masked")
+        where = f" (in the mask {masked:.2f} dB)" if masked is not None else ""
+        summary += (
+            f" (val PSNR {result.metrics['val_psnr']:.2f} dB{where}, SSIM {result.metrics['val_ssim']:.4f})"
+        )
     click.echo(summary)
 
 

@@ -1,0 +1,1 @@
+"""Face occlusion restoration: synthetic occlusions, the restore task for the trainer, `vsr restore`, `vsr eval restore`."""
