@@ -204,7 +204,7 @@ class Restorer:
         import torch
 
         from vsr.models.registry import REGISTRY, load_model_from
-        from vsr.pipelines.upscale import resolve_device
+        from vsr.pipelines.device import resolve_device
 
         self.options = options
         if options.scale not in (1, 2, 4):
