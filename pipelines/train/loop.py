@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from vsr.models.discriminator import Discriminator
 from vsr.models.srresnet import SRResNet
 from vsr.models.weights import load_state_strict
 from vsr.pipelines.train import losses as L
+from vsr.pipelines.train.budget import TimeBudget
 from vsr.pipelines.train.checkpoint import (
     check_resume,
     load_checkpoint,
@@ -39,7 +41,9 @@ from vsr.pipelines.train.checkpoint import (
 from vsr.pipelines.train.config import TrainConfig, key_label
 from vsr.pipelines.train.config_toml import to_toml
 from vsr.pipelines.train.data import build_datasets, worker_init
+from vsr.pipelines.train.fast import Speed, ema_update
 from vsr.pipelines.train.report import MetricsCSV
+from vsr.pipelines.train.resident import ResidentPatches, is_resident
 from vsr.pipelines.train.validate import evaluate, write_sample_grid
 from vsr.progress import Progress
 
@@ -53,6 +57,7 @@ class TrainResult:
     checkpoint: Path
     metrics: dict[str, float] = field(default_factory=dict)  # the last validation
     skipped: list[str] = field(default_factory=list)  # unreadable files skipped while indexing and loading
+    budget: dict | None = None  # --time-limit: the limit, the plans made, the measured steps/s
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -117,14 +122,6 @@ def _load_init(path: Path, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     return state
 
 
-def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-            e.lerp_(p.detach(), 1 - decay)
-        for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-            e.copy_(b)
-
-
 def _step_backward(loss: torch.Tensor, params, opt, scaler, clip: float) -> torch.Tensor:
     """Scaled backward, unscale, clip, step; returns the gradient norm (before clipping)."""
     opt.zero_grad(set_to_none=True)
@@ -142,8 +139,13 @@ def train(
 
     ``live`` forces the rich progress bar on or off (default: on when stderr is a TTY).
     ``on_step(steps_done)`` is called after every step (tests use it to interrupt a run).
+    With ``cfg.time_limit`` the run plans its own ``steps`` (``budget.TimeBudget``; ``cfg`` is not changed).
     """
     cfg.validate()
+    budget = None
+    if cfg.time_limit:
+        cfg = copy.deepcopy(cfg)  # its steps become the plan
+        budget = TimeBudget(cfg.time_limit, 0, cfg.steps)
     out = Path(cfg.out)
     last = out / "last.ckpt"
 
@@ -160,6 +162,8 @@ def train(
             f"{key_label('out')} {out} already holds a run ({last}); add --resume or use another --out"
         )
     start = int(ckpt["step"]) if ckpt else 0
+    if budget is not None:
+        budget.start_step = start
 
     # ---- 2. device, precision, seeds ----
     device, amp_dtype = resolve_device(cfg.device, cfg.precision)
@@ -176,19 +180,23 @@ def train(
     if ckpt and ckpt["data"].get("items") != len(train_set):
         notes.append(f"the training set now has {len(train_set)} items (was {ckpt['data'].get('items')})")
     positions = range(position, position + max(0, cfg.steps - start) * cfg.batch_size)
-    loader = torch.utils.data.DataLoader(
-        train_set,
-        batch_size=cfg.batch_size,
-        sampler=positions,
-        num_workers=cfg.data.workers,
-        worker_init_fn=worker_init,
-        pin_memory=device.type == "cuda",
-        drop_last=True,
-        prefetch_factor=4 if cfg.data.workers else None,
-        # OpenCV's thread pool does not survive fork() (a worker hangs in cv2 once the parent has
-        # used it, as validation does): start workers fresh.
-        multiprocessing_context="spawn" if cfg.data.workers else None,
-    )
+    if is_resident(cfg):  # patches: decoded once onto the device, degraded there
+        train_set = ResidentPatches(train_set.items, cfg, device, notes)
+        loader = train_set.batches(position, max(0, cfg.steps - start), cfg.batch_size)
+    else:
+        loader = torch.utils.data.DataLoader(
+            train_set,
+            batch_size=cfg.batch_size,
+            sampler=positions,
+            num_workers=cfg.data.workers,
+            worker_init_fn=worker_init,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            prefetch_factor=4 if cfg.data.workers else None,
+            # OpenCV's thread pool does not survive fork() (a worker hangs in cv2 once the parent has
+            # used it, as validation does): start workers fresh.
+            multiprocessing_context="spawn" if cfg.data.workers else None,
+        )
     if val_set is not None:
         val_items = [val_set[i] for i in range(len(val_set))]
         val_lr = torch.stack([v["lr"] for v in val_items])
@@ -197,9 +205,10 @@ def train(
 
     # ---- 4. models: generator, its EMA, and the discriminator for the gan stage ----
     m = cfg.model
-    gen = SRResNet(cfg.scale, m.blocks, m.channels, m.batch_norm).to(device)
+    speed = Speed.of(cfg, device)
+    gen = speed.module(SRResNet(cfg.scale, m.blocks, m.channels, m.batch_norm).to(device))
     disc = (
-        Discriminator(m.disc_channels, m.disc_stages, batch_norm=m.disc_batch_norm).to(device)
+        speed.module(Discriminator(m.disc_channels, m.disc_stages, batch_norm=m.disc_batch_norm).to(device))
         if cfg.stage == "gan"
         else None
     )
@@ -223,9 +232,9 @@ def train(
 
     # ---- 5. optimisers, AMP scaler, restored state ----
     betas = tuple(cfg.optim.betas)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas, weight_decay=cfg.optim.weight_decay)
+    opt_g = speed.adam(gen.parameters(), lr=cfg.lr, betas=betas, weight_decay=cfg.optim.weight_decay)
     opt_d = (
-        torch.optim.Adam(
+        speed.adam(
             disc.parameters(),
             lr=cfg.optim.disc_lr or cfg.lr,
             betas=betas,
@@ -267,14 +276,19 @@ def train(
                 "skipped": len(skipped),
             },
             "val": val,
+            "budget": budget.summary() if budget is not None else None,
         }
 
     # ---- 6. output folder: resolved config, samples, metrics ----
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
-    tmp = out / ".config.toml.tmp"
-    tmp.write_text(to_toml(dataclasses.replace(cfg, resume=False)))
-    tmp.replace(out / "config.toml")
+
+    def write_config() -> None:
+        tmp = out / ".config.toml.tmp"
+        tmp.write_text(to_toml(dataclasses.replace(cfg, resume=False, time_limit=0.0)))
+        tmp.replace(out / "config.toml")
+
+    write_config()
     metrics_csv = MetricsCSV(out / "metrics.csv", resume_step=start if ckpt else None)
 
     # ---- 7. the loop ----
@@ -284,6 +298,12 @@ def train(
     done = saved = start
     shown: dict[str, float] = {}
     progress = Progress("vsr train", cfg.steps, unit="steps", every=30.0, start=start, live=live)
+    gen_forward = speed.forward(gen, lambda note: progress.line(f"warning: {note}"))
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     try:
         with progress:
             for note in notes:
@@ -296,15 +316,15 @@ def train(
                 lr_now = lr_at(step, cfg)
                 for group in opt_g.param_groups:
                     group["lr"] = lr_now
-                lr_img = batch["lr"].to(device, non_blocking=True)
-                hr = batch["hr"].to(device, non_blocking=True)
+                lr_img = speed.tensor(batch["lr"].to(device, non_blocking=True))
+                hr = speed.tensor(batch["hr"].to(device, non_blocking=True))
                 skipped += [s for entry in batch["skipped"] for s in entry.split("\n") if s]
 
                 # generator step
                 gen.train()
                 parts: dict[str, torch.Tensor] = {}
                 with autocast():
-                    sr = gen(lr_img)
+                    sr = gen_forward(lr_img)
                     parts["loss_pixel"] = L.pixel_loss(sr.float(), hr, lo.pixel)
                     loss_g = lo.pixel_weight * parts["loss_pixel"]
                     if disc is not None:
@@ -344,19 +364,33 @@ def train(
                 scaler.update()
                 done = step + 1
                 # EMA with a short warmup, so early exports are not dominated by the random init
-                _ema_update(ema, gen, min(cfg.optim.ema_decay, (1 + done) / (10 + done)))
+                ema_update(ema, gen, min(cfg.optim.ema_decay, (1 + done) / (10 + done)))
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0) + v.detach().float()
 
+                # --time-limit: plan the steps once the rate is known; stop at the deadline
+                stopped = False
+                if budget is not None:
+                    planned = budget.after_step(done, sync)
+                    if planned is not None and planned != cfg.steps:
+                        cfg.steps = progress.total = planned
+                        write_config()
+                        progress.line(
+                            f"time limit {cfg.time_limit:g} s: {planned} steps at {budget.rate:.2f} steps/s"
+                        )
+                    stopped = budget.expired() and done < cfg.steps
+                    t_end = time.monotonic()
+
                 # log, validate, save
-                is_last = done == cfg.steps
+                is_last = done >= cfg.steps or stopped
                 row: dict[str, float | int | None] = {}
                 if done % cfg.log_every == 0 or is_last:
                     n = (done - 1) % cfg.log_every + 1
                     row = {k: v.item() / n for k, v in sums.items()}
                     sums.clear()
                     row.update(step=done, lr=lr_now, it_s=progress.rate, skipped=len(skipped))
-                if (cfg.val_every and done % cfg.val_every == 0) or is_last:
+                validated = (cfg.val_every and done % cfg.val_every == 0) or is_last
+                if validated:
                     grid = out / "samples" / f"step_{done:07d}.png"
                     if val_set is not None:
                         val = evaluate(ema, val_lr, val_hr, cfg.scale, cfg.batch_size)
@@ -368,7 +402,7 @@ def train(
                         )
                     else:
                         k = min(cfg.sample_count, len(lr_img))
-                        write_sample_grid(grid, ema, batch["lr"][:k], batch["hr"][:k], cfg.scale)
+                        write_sample_grid(grid, ema, batch["lr"][:k].cpu(), batch["hr"][:k].cpu(), cfg.scale)
                     row = {**row, "step": done, "lr": lr_now, **val}
                 if row:
                     metrics_csv.write(row)
@@ -380,12 +414,28 @@ def train(
                     saved = done
                     if done % cfg.save_every == 0:
                         save_checkpoint(state, out / f"step_{done:07d}.ckpt")
+                if budget is not None and (validated or saved == done):
+                    budget.overhead(time.monotonic() - t_end)  # the last validation + save must fit
                 if on_step is not None:
                     on_step(done)
+                if stopped:
+                    progress.line(
+                        f"time limit {cfg.time_limit:g} s reached at step {done} of {cfg.steps}; "
+                        f"{last} holds it: continue with --resume"
+                    )
+                if is_last:
+                    break
             if skipped:
                 progress.line(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
     except KeyboardInterrupt:
         kept = f"{last} holds step {saved}: continue with --resume" if saved else "no checkpoint was written"
         progress.line(f"interrupted after step {done}; {kept}")
         raise
-    return TrainResult(out=out, step=done, checkpoint=last, metrics=val, skipped=skipped)
+    return TrainResult(
+        out=out,
+        step=done,
+        checkpoint=last,
+        metrics=val,
+        skipped=skipped,
+        budget=budget.summary() if budget is not None else None,
+    )

@@ -34,6 +34,8 @@ FLAG_KEYS = {
     "val_every": "val_every",
     "save_every": "save_every",
     "workers": "data.workers",
+    "time_limit": "time_limit",
+    "compile": "compile",
 }
 
 
@@ -96,6 +98,19 @@ def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
 @click.option("--val-every", type=int, help="Validate and write a sample grid every N steps.")
 @click.option("--save-every", type=int, help="Write last.ckpt and step_NNNNNNN.ckpt every N steps.")
 @click.option("--workers", type=int, help="DataLoader worker processes.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Wall-clock budget: measure steps/s, then plan the steps (at most --steps) to end inside it.",
+)
+@click.option(
+    "--compile",
+    type=click.Choice(
+        ["auto", "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+    ),
+    help="torch.compile mode of the generator (auto: on CUDA only).",
+)
 @click.pass_context
 def train(ctx: click.Context, config_file: Path | None, print_config: bool, **params: Any) -> None:
     """Train an SRGAN generator on faces or frames: psnr stage first, then gan from it.
@@ -106,6 +121,8 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
       vsr train --data chokepoint:ChokePoint --stage gan --init runs/psnr/last.ckpt --out runs/gan
       vsr train --out runs/psnr --resume
       vsr train export runs/gan/last.ckpt faces_x4.safetensors
+      vsr train prep --data images:urban --out patches/general --budget-mb 12
+      vsr train --data patches:patches/general --time-limit 300 --out runs/gpu
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -125,6 +142,8 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
 
     result = run_training(cfg)
     summary = f"step {result.step}: {result.checkpoint}"
+    if result.budget and result.budget["steps_per_s"]:
+        summary += f" ({result.budget['steps_per_s']:.2f} steps/s measured)"
     if result.metrics:
         summary += f" (val PSNR {result.metrics['val_psnr']:.2f} dB, SSIM {result.metrics['val_ssim']:.4f})"
     click.echo(summary)
@@ -144,3 +163,71 @@ def export(ckpt: Path, out: Path, fp32: bool) -> None:
     digest = export_weights(ckpt, out, half=not fp32)
     click.echo(f"wrote {out} and {out.name}.sha256", err=True)
     click.echo(digest)
+
+
+@train.command("prep")
+@click.option(
+    "--data",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="KIND:PATH",
+    help="Source, repeatable (images | videos | chokepoint); each gets an equal share of the budget.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Patch folder to write."
+)
+@click.option(
+    "--size",
+    type=int,
+    default=192,
+    show_default=True,
+    help="Tile side in pixels (at least the training --hr-size).",
+)
+@click.option("--budget-mb", type=float, default=16.0, show_default=True, help="MiB of JPEG in all.")
+@click.option(
+    "--quality", type=int, default=95, show_default=True, help="JPEG quality of re-encoded tiles (4:4:4)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the tile order.")
+@click.option("--frame-every", type=int, default=15, show_default=True, help="Videos: every Nth frame.")
+@click.option(
+    "--frames-per-video", type=int, default=40, show_default=True, help="Videos: at most N frames each."
+)
+@click.option("--video-faces", is_flag=True, help="Videos: cut detected faces instead of frame tiles.")
+@click.option("--detector", default="auto", show_default=True, help="Face detector for --video-faces.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def prep(sources: tuple[str, ...], out: Path, as_json: bool, **opts: Any) -> None:
+    """Pre-cut HR patches from training sources into a small JPEG folder (train it with --data patches:OUT).
+
+    What a GPU machine carries instead of whole data sets: tiles in a seeded order, each source an
+    equal share of --budget-mb, flat tiles dropped, JPEG face chips of exactly --size copied as they are.
+    """
+    import json
+
+    from vsr.pipelines.train.patches import PrepConfig, prep_patches
+
+    report = prep_patches(PrepConfig(sources=list(sources), out=out, **opts))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "out": str(report.out),
+                    "count": report.count,
+                    "bytes": report.bytes,
+                    "size": report.size,
+                    "seconds": round(report.seconds, 2),
+                    "sources": report.sources,
+                    "skipped": report.skipped,
+                }
+            )
+        )
+        return
+    for spec, info in report.sources.items():
+        click.echo(
+            f"{spec}: {info['patches']} of {info['candidates']} tiles, {info['bytes'] / 2**20:.2f} MiB",
+            err=True,
+        )
+    click.echo(
+        f"wrote {report.count} patches of {report.size} px to {out} ({report.bytes / 2**20:.2f} MiB, {report.seconds:.1f} s)"
+    )
