@@ -133,19 +133,23 @@ def _step_backward(loss: torch.Tensor, params, opt, scaler, clip: float) -> torc
 
 
 def train(
-    cfg: TrainConfig, live: bool | None = None, on_step: Callable[[int], None] | None = None
+    cfg: TrainConfig,
+    live: bool | None = None,
+    on_step: Callable[[int], None] | None = None,
+    started: float | None = None,
 ) -> TrainResult:
     """Run (or resume) one training run as configured; returns where its results are.
 
     ``live`` forces the rich progress bar on or off (default: on when stderr is a TTY).
     ``on_step(steps_done)`` is called after every step (tests use it to interrupt a run).
-    With ``cfg.time_limit`` the run plans its own ``steps`` (``budget.TimeBudget``; ``cfg`` is not changed).
+    With ``cfg.time_limit`` the run plans its own ``steps`` (``budget.TimeBudget``; ``cfg`` is not changed),
+    counting from ``started`` (a ``time.monotonic()`` reading; default: now; the CLI passes its own start).
     """
     cfg.validate()
     budget = None
     if cfg.time_limit:
         cfg = copy.deepcopy(cfg)  # its steps become the plan
-        budget = TimeBudget(cfg.time_limit, 0, cfg.steps)
+        budget = TimeBudget(cfg.time_limit, 0, cfg.steps, t0=time.monotonic() if started is None else started)
     out = Path(cfg.out)
     last = out / "last.ckpt"
 

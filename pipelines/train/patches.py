@@ -5,7 +5,8 @@
 ``video_faces`` is on) and cuts every item into square ``size`` x ``size`` tiles: face items give one
 centred face crop, images of exactly that size are copied byte for byte when they are JPEG already
 (no second generation of JPEG loss), larger images and frames give a grid of tiles, flat ones dropped.
-The tiles are taken in a seeded order, each source getting its share of a byte budget, and written
+The tiles are taken in a seeded order, each source getting an even share of what is left of a byte
+budget (list small sources first: what they cannot fill goes to the next), and written
 as JPEG (4:4:4) with a manifest::
 
     DIR/patches.json   {"format": 1, "size", "quality", "count", "bytes", "seed",
@@ -150,7 +151,7 @@ def prep_patches(cfg: PrepConfig) -> PrepReport:
     if out.exists() and not cfg.overwrite:
         raise OutputError(f"--out {out} already exists; add --overwrite or choose another folder")
     tcfg = _index_config(cfg)
-    share = int(cfg.budget_mb * 2**20) // len(cfg.sources)
+    budget = int(cfg.budget_mb * 2**20)
     rng = np.random.default_rng([cfg.seed, 7])
     tmp = temp_path_for(out)  # the project's temporary-name shape, so stale ones are recognised
     shutil.rmtree(tmp, ignore_errors=True)
@@ -158,7 +159,9 @@ def prep_patches(cfg: PrepConfig) -> PrepReport:
     report = PrepReport(out=out, count=0, bytes=0, size=cfg.size, seconds=0.0)
     patches: list[dict[str, str]] = []
     try:
-        for spec in cfg.sources:
+        for k, spec in enumerate(cfg.sources):
+            # an even share of what is left: a source too small for its share leaves the rest to the next
+            share = (budget - sum(s["bytes"] for s in report.sources.values())) // (len(cfg.sources) - k)
             index = build_index([spec], tcfg, "--data")
             cands = [c for i in range(len(index.items)) for c in _candidates(index, i, cfg.size, cfg.min_std)]
             if not cands:

@@ -7,6 +7,7 @@ Thin: flags (and ``--config FILE.toml``) become a ``TrainConfig``, which
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,25 @@ FLAG_KEYS = {
     "time_limit": "time_limit",
     "compile": "compile",
 }
+
+
+def parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as dotted config keys; VALUE is read as TOML (``16``, ``true``, ``[1, 2]``), else text."""
+    import tomllib
+
+    from vsr.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set data.pool_size=256")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[key.strip()] = value
+    return out
 
 
 def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
@@ -111,8 +131,17 @@ def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
     ),
     help="torch.compile mode of the generator (auto: on CUDA only).",
 )
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any config key (see --print-config), e.g. --set data.pool_size=256; overrides the flags.",
+)
 @click.pass_context
-def train(ctx: click.Context, config_file: Path | None, print_config: bool, **params: Any) -> None:
+def train(
+    ctx: click.Context, config_file: Path | None, print_config: bool, sets: tuple[str, ...], **params: Any
+) -> None:
     """Train an SRGAN generator on faces or frames: psnr stage first, then gan from it.
 
     \b
@@ -126,9 +155,10 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
     """
     if ctx.invoked_subcommand is not None:
         return
+    started = time.monotonic()  # --time-limit counts from here: torch's import and the data loading included
     from vsr.pipelines.train.config_toml import resolve, to_toml
 
-    flags = flag_overrides(params)
+    flags = {**flag_overrides(params), **parse_sets(sets)}
     saved = None
     if params.get("resume"):
         from vsr.pipelines.train.checkpoint import saved_config
@@ -140,7 +170,7 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
     cfg = resolve(config_file, flags, saved)
     from vsr.pipelines.train.loop import train as run_training
 
-    result = run_training(cfg)
+    result = run_training(cfg, started=started)
     summary = f"step {result.step}: {result.checkpoint}"
     if result.budget and result.budget["steps_per_s"]:
         summary += f" ({result.budget['steps_per_s']:.2f} steps/s measured)"
@@ -172,7 +202,7 @@ def export(ckpt: Path, out: Path, fp32: bool) -> None:
     multiple=True,
     required=True,
     metavar="KIND:PATH",
-    help="Source, repeatable (images | videos | chokepoint); each gets an equal share of the budget.",
+    help="Source, repeatable (images | videos | chokepoint); each gets an even share of what is left.",
 )
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Patch folder to write."
@@ -201,7 +231,7 @@ def prep(sources: tuple[str, ...], out: Path, as_json: bool, **opts: Any) -> Non
     """Pre-cut HR patches from training sources into a small JPEG folder (train it with --data patches:OUT).
 
     What a GPU machine carries instead of whole data sets: tiles in a seeded order, each source an
-    equal share of --budget-mb, flat tiles dropped, JPEG face chips of exactly --size copied as they are.
+    even share of what is left of --budget-mb, flat tiles dropped, JPEG face chips of exactly --size copied as they are.
     """
     import json
 
