@@ -294,6 +294,24 @@ def test_cpu_speed_is_plain_and_compile_falls_back(monkeypatch):
     assert torch.equal(fwd(x), model(x)) and torch.equal(fwd(x), model(x))
     assert len(notes) == 1 and "no compiler here" in notes[0]
 
+    # a compiled module whose backward fails is caught at the first call too
+    class BadBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("backward compile failed")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: lambda x: BadBackward.apply(fn(x)))
+    notes.clear()
+    fwd = fast.Speed(False, "default", False).forward(model, notes.append)
+    out = fwd(x)
+    assert torch.equal(out, model(x)) and "backward compile failed" in notes[0]
+    out.sum().backward()  # the eager output trains
+    assert model.weight.grad is not None
+
 
 def test_foreach_ema_equals_the_per_tensor_update():
     torch.manual_seed(0)

@@ -4,7 +4,7 @@
 build the optimisers, and for the generator's training-time forward (compiled or not).  On the CPU
 nothing changes (plain memory format, eager, the default Adam), so CPU runs and their bit-identical
 resume are untouched.  ``torch.compile`` is lazy: if its first call fails (no compiler, an
-unsupported op), the run says so and continues eagerly instead of dying.
+unsupported op, also in the backward), the run says so and continues eagerly instead of dying.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ class Speed:
 
 
 class _Compiled:
-    """``torch.compile(m)`` that falls back to eager (once, with a note) if its first call fails."""
+    """``torch.compile(m)`` that falls back to eager (once, with a note) if its first use fails.
+
+    The backward graph is compiled lazily, at the first backward: so the first call also runs a
+    trial forward and backward through the compiled module (its gradients are discarded: the loop
+    zeroes them before its own backward), and a failure in either falls back to eager.
+    """
 
     def __init__(self, m: torch.nn.Module, mode: str, note: Callable[[str], None]) -> None:
         self.m, self.note, self.ok = m, note, None
@@ -59,13 +64,14 @@ class _Compiled:
     def __call__(self, *args, **kwargs) -> torch.Tensor:
         if self.ok is None:
             try:
-                out = self.fn(*args, **kwargs)
+                trial = self.fn(*args, **kwargs)
+                if torch.is_grad_enabled() and trial.requires_grad:
+                    trial.float().mean().backward()
             except Exception as exc:  # compiler missing or failing: the run is still worth finishing
                 self.ok = False
                 self.note(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training eagerly")
-                return self.m(*args, **kwargs)
-            self.ok = True
-            return out
+            else:
+                self.ok = True
         return self.fn(*args, **kwargs) if self.ok else self.m(*args, **kwargs)
 
 
