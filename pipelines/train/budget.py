@@ -30,7 +30,7 @@ class TimeBudget:
     limit: float
     start_step: int
     max_steps: int
-    t0: float = field(default_factory=time.monotonic)
+    t0: float = field(default_factory=lambda: time.monotonic())
     window: float = 0.0  # seconds of the first measurement (default: 4 % of the limit, 0.5 to 20 s)
     reserve: float = 1.0  # seconds kept for the last validation and checkpoint (raised as they are timed)
     planned: int | None = None

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vsr.atomic import write_atomic
 from vsr.errors import ConfigError
 from vsr.models.discriminator import Discriminator
 from vsr.models.srresnet import SRResNet
@@ -287,10 +288,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
 
-    def write_config() -> None:
-        tmp = out / ".config.toml.tmp"
-        tmp.write_text(to_toml(dataclasses.replace(cfg, resume=False, time_limit=0.0)))
-        tmp.replace(out / "config.toml")
+    def write_config() -> None:  # again when --time-limit plans the steps
+        write_atomic(out / "config.toml", to_toml(dataclasses.replace(cfg, resume=False, time_limit=0.0)))
 
     write_config()
     metrics_csv = MetricsCSV(out / "metrics.csv", resume_step=start if ckpt else None)
