@@ -199,7 +199,7 @@ def test_enhance_takes_the_scale_from_the_model_and_refuses_a_disagreeing_scale(
     assert code == 0, err
     data = json.loads(report.read_text())
     assert data["scale"] == 4 and (data["output"]["width"], data["output"]["height"]) == (192, 128)
-    assert data["model"] == str(zoo["rrdb_pth"]) and data["frames_out"] == 4
+    assert data["models"][0]["name"] == str(zoo["rrdb_pth"]) and data["frames_out"] == 4
     code, _, err = run_cli(
         capsys,
         "enhance",
@@ -224,7 +224,7 @@ def test_enhance_tiled_frame_mode_with_a_windowed_model(zoo, video_factory, tmp_
     )  # fmt: skip
     assert code == 0, err
     data = json.loads(report.read_text())
-    assert data["tile"] == 16 and (data["output"]["width"], data["output"]["height"]) == (92, 68)
+    assert data["models"][0]["tile"] == 16 and (data["output"]["width"], data["output"]["height"]) == (92, 68)
 
 
 class LandmarkDetector:
@@ -257,7 +257,9 @@ def test_face_mode_with_a_third_party_sr_face_model(zoo, video_factory, tmp_path
     assert code == 0, err
     data = json.loads(report.read_text())
     assert (
-        data["mode"] == "face" and data["face_model"] == str(zoo["compact"]) and data["faces"]["crops"] == 3
+        data["mode"] == "face"
+        and {m["role"]: m["name"] for m in data["models"]}["face"] == str(zoo["compact"])
+        and data["faces"]["faces"]["crops"] == 3
     )
     assert "face_restorer" not in data
 

@@ -19,11 +19,12 @@ from typing import Any
 from vsr.config import PRECISIONS
 from vsr.errors import ConfigError
 
-DATA_KINDS = ("chokepoint", "images", "videos")
+DATA_KINDS = ("chokepoint", "images", "videos", "patches")
 STAGES = ("psnr", "gan")
 TASKS = ("sr", "restore")
 DOWNSCALE_KERNELS = ("cubic", "linear", "area")
 OCCLUSIONS = ("half", "eyes", "block")
+COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def _f(default: Any, doc: str, flag: str | None = None, factory: bool = False) -> Any:
@@ -38,7 +39,11 @@ class DataConfig:
     """Where samples come from and how HR crops are cut."""
 
     sources: list[str] = _f(
-        list, "training data, each 'KIND:PATH' with KIND chokepoint|images|videos", "--data", True
+        list,
+        "training data, each 'KIND:PATH' with KIND chokepoint|images|videos|patches"
+        " (patches: a 'vsr train prep' folder, held on the device)",
+        "--data",
+        True,
     )
     val: list[str] = _f(list, "validation data 'KIND:PATH'; empty = split sources by sequence", "--val", True)
     val_fraction: float = _f(
@@ -48,6 +53,11 @@ class DataConfig:
     hr_size: int = _f(128, "HR crop side in pixels (a multiple of the scale)", "--hr-size")
     workers: int = _f(2, "DataLoader worker processes (0 = load in the main process)", "--workers")
     flip: bool = _f(True, "random horizontal flips")
+    rot90: bool = _f(False, "random transposes too (with flips: all 8 rotations and mirrors of a crop)")
+    pool_size: int = _f(
+        1024,
+        "patches: JPEG/H.264-degraded samples made on the host at start and drawn at those odds (0 = none)",
+    )
     min_face: int = _f(
         24, "skip faces whose box side is smaller than this (pixels): upscaled tiny faces teach blur"
     )
@@ -176,6 +186,17 @@ class TrainConfig:
     )
     save_every: int = _f(5000, "write OUT/last.ckpt and OUT/step_NNNNNNN.ckpt every N steps", "--save-every")
     sample_count: int = _f(4, "rows in each sample grid")
+    time_limit: float = _f(
+        0.0,
+        "wall-clock budget of this command in seconds: steps are planned to end inside it (0 = off;"
+        " saved as 0: a saved run is its planned steps)",
+        "--time-limit",
+    )
+    compile: str = _f(
+        "auto",
+        "torch.compile mode of the generator: auto (default on CUDA, off on CPU) | off | MODE",
+        "--compile",
+    )
     data: DataConfig = field(default_factory=DataConfig)
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -213,9 +234,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (str, int, float, bool, list, None): safe for TOML and ``weights_only`` checkpoints.
 
-        ``resume`` is written as false: it says how this run started, not what the run is.
+        ``resume`` is written as false and ``time_limit`` as 0: they say how a command ran, not what the run is.
         """
-        return {**dataclasses.asdict(self), "resume": False}
+        return {**dataclasses.asdict(self), "resume": False, "time_limit": 0.0}
 
     def validate(self) -> TrainConfig:
         """Raise ``ConfigError`` naming the TOML key and flag for any value that cannot work."""
@@ -227,10 +248,25 @@ class TrainConfig:
             _check(getattr(self, key) >= 1, key, f"must be at least 1, got {getattr(self, key)}")
         _check(self.val_every >= 0, "val_every", f"must be 0 or more, got {self.val_every}")
         _check(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
+        _check(self.compile in COMPILE_MODES, "compile", f"must be one of {', '.join(COMPILE_MODES)}")
+        _check(
+            self.time_limit >= 0, "time_limit", f"must be 0 (off) or positive seconds, got {self.time_limit}"
+        )
         _check(bool(d.sources), "data.sources", "is empty: give at least one --data KIND:PATH")
         for key in ("data.sources", "data.val"):
             for spec in _get(self, key):
                 parse_source(spec, key)
+        resident = [parse_source(s)[0] == "patches" for s in d.sources]
+        _check(
+            all(resident) or not any(resident),
+            "data.sources",
+            "mixes patches: with other kinds; the device-resident patch path takes patches: folders only",
+        )
+        _check(
+            not any(resident) or g.occlusion_prob == 0,
+            "degrade.occlusion_prob",
+            "must be 0 with patches: data (the device path paints no occlusions); use images:DIR",
+        )
         _check(
             d.hr_size >= 8 and d.hr_size % self.scale == 0,
             "data.hr_size",
@@ -242,7 +278,7 @@ class TrainConfig:
             f"must be at least 2**model.disc_stages = {2**m.disc_stages} for the discriminator",
         )
         _check(0 <= d.val_fraction < 1, "data.val_fraction", f"must be in [0, 1), got {d.val_fraction}")
-        for key in ("data.workers", "data.min_face", "data.val_samples"):
+        for key in ("data.workers", "data.min_face", "data.val_samples", "data.pool_size"):
             _check(_get(self, key) >= 0, key, f"must be 0 or more, got {_get(self, key)}")
         for key in (
             "data.frame_every",

@@ -184,6 +184,10 @@ def build_index(specs: Sequence[str], cfg: TrainConfig, key: str) -> Index:
             part = index_chokepoint(path, cfg)
         elif kind == "images":
             part = index_images(path)
+        elif kind == "patches":
+            from vsr.pipelines.train.patches import index_patches
+
+            part = index_patches(path)
         else:
             part = index_videos(path, cfg)
         if not part.items:
@@ -291,6 +295,8 @@ class _Samples(torch.utils.data.Dataset):
             hr = random_crop(image, size, crop_rng)
         if train and self.cfg.data.flip and rng.random() < 0.5:
             hr = hr[:, ::-1]
+        if train and self.cfg.data.rot90 and rng.random() < 0.5:
+            hr = hr.transpose(1, 0, 2)
         hr = np.ascontiguousarray(hr)
         out = degrade(hr, self.cfg.scale, self.cfg.degrade, rng)
         return {
@@ -301,6 +307,21 @@ class _Samples(torch.utils.data.Dataset):
         }
 
 
+class EpochOrder:
+    """Which of ``count`` items the sample at a position reads: epochs are seeded permutations."""
+
+    def __init__(self, seed: int, count: int) -> None:
+        self.seed, self.count = seed, count
+        self._epoch, self._perm = -1, np.empty(0, np.int64)
+
+    def __call__(self, position: int) -> int:
+        epoch, offset = divmod(position, self.count)
+        if epoch != self._epoch:
+            self._perm = np.random.default_rng([self.seed, _ORDER, epoch]).permutation(self.count)
+            self._epoch = epoch
+        return int(self._perm[offset])
+
+
 class TrainSamples(_Samples):
     """Indexed by sample position (``step * batch_size + i``); epochs are seeded permutations of the items."""
 
@@ -308,18 +329,14 @@ class TrainSamples(_Samples):
         self, items: list[Item], frames: list[bytes], cfg: TrainConfig, make: SampleMaker | None = None
     ) -> None:
         super().__init__(items, frames, cfg, make)
-        self._perm_epoch, self._perm = -1, np.empty(0, np.int64)
+        self._order = EpochOrder(cfg.seed, len(items))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def item_index(self, position: int) -> int:
         """Which item the sample at ``position`` reads: a pure function of (seed, position)."""
-        epoch, offset = divmod(position, len(self.items))
-        if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.cfg.seed, _ORDER, epoch]).permutation(len(self.items))
-            self._perm_epoch = epoch
-        return int(self._perm[offset])
+        return self._order(position)
 
     def __getitem__(self, position: int) -> dict:
         rng = np.random.default_rng([self.cfg.seed, _TRAIN, position])

@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from vsr.atomic import write_atomic
 from vsr.errors import ConfigError
 from vsr.models.weights import load_state_strict
 from vsr.pipelines.train import losses as L
+from vsr.pipelines.train.budget import TimeBudget
 from vsr.pipelines.train.checkpoint import (
     check_resume,
     load_checkpoint,
@@ -38,7 +40,9 @@ from vsr.pipelines.train.checkpoint import (
 from vsr.pipelines.train.config import TrainConfig, key_label
 from vsr.pipelines.train.config_toml import to_toml
 from vsr.pipelines.train.data import build_datasets, worker_init
+from vsr.pipelines.train.fast import Speed, ema_update
 from vsr.pipelines.train.report import MetricsCSV
+from vsr.pipelines.train.resident import ResidentPatches, is_resident
 from vsr.pipelines.train.task import make_task
 from vsr.progress import Progress
 
@@ -52,6 +56,7 @@ class TrainResult:
     checkpoint: Path
     metrics: dict[str, float] = field(default_factory=dict)  # the last validation
     skipped: list[str] = field(default_factory=list)  # unreadable files skipped while indexing and loading
+    budget: dict | None = None  # --time-limit: the limit, the plans made, the measured steps/s
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -97,14 +102,6 @@ def _load_init(path: Path, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     return state
 
 
-def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-            e.lerp_(p.detach(), 1 - decay)
-        for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-            e.copy_(b)
-
-
 def _step_backward(loss: torch.Tensor, params, opt, scaler, clip: float) -> torch.Tensor:
     """Scaled backward, unscale, clip, step; returns the gradient norm (before clipping)."""
     opt.zero_grad(set_to_none=True)
@@ -116,14 +113,23 @@ def _step_backward(loss: torch.Tensor, params, opt, scaler, clip: float) -> torc
 
 
 def train(
-    cfg: TrainConfig, live: bool | None = None, on_step: Callable[[int], None] | None = None
+    cfg: TrainConfig,
+    live: bool | None = None,
+    on_step: Callable[[int], None] | None = None,
+    started: float | None = None,
 ) -> TrainResult:
     """Run (or resume) one training run as configured; returns where its results are.
 
     ``live`` forces the rich progress bar on or off (default: on when stderr is a TTY).
     ``on_step(steps_done)`` is called after every step (tests use it to interrupt a run).
+    With ``cfg.time_limit`` the run plans its own ``steps`` (``budget.TimeBudget``; ``cfg`` is not changed),
+    counting from ``started`` (a ``time.monotonic()`` reading; default: now; the CLI passes its own start).
     """
     cfg.validate()
+    budget = None
+    if cfg.time_limit:
+        cfg = copy.deepcopy(cfg)  # its steps become the plan
+        budget = TimeBudget(cfg.time_limit, 0, cfg.steps, t0=time.monotonic() if started is None else started)
     out = Path(cfg.out)
     last = out / "last.ckpt"
 
@@ -140,6 +146,8 @@ def train(
             f"{key_label('out')} {out} already holds a run ({last}); add --resume or use another --out"
         )
     start = int(ckpt["step"]) if ckpt else 0
+    if budget is not None:
+        budget.start_step = start
 
     # ---- 2. device, precision, seeds ----
     device, amp_dtype = resolve_device(cfg.device, cfg.precision)
@@ -158,19 +166,23 @@ def train(
     if ckpt and ckpt["data"].get("items") != len(train_set):
         notes.append(f"the training set now has {len(train_set)} items (was {ckpt['data'].get('items')})")
     positions = range(position, position + max(0, cfg.steps - start) * cfg.batch_size)
-    loader = torch.utils.data.DataLoader(
-        train_set,
-        batch_size=cfg.batch_size,
-        sampler=positions,
-        num_workers=cfg.data.workers,
-        worker_init_fn=worker_init,
-        pin_memory=device.type == "cuda",
-        drop_last=True,
-        prefetch_factor=4 if cfg.data.workers else None,
-        # OpenCV's thread pool does not survive fork() (a worker hangs in cv2 once the parent has
-        # used it, as validation does): start workers fresh.
-        multiprocessing_context="spawn" if cfg.data.workers else None,
-    )
+    if is_resident(cfg):  # patches: decoded once onto the device, degraded there
+        train_set = ResidentPatches(train_set.items, cfg, device, notes)
+        loader = train_set.batches(position, max(0, cfg.steps - start), cfg.batch_size)
+    else:
+        loader = torch.utils.data.DataLoader(
+            train_set,
+            batch_size=cfg.batch_size,
+            sampler=positions,
+            num_workers=cfg.data.workers,
+            worker_init_fn=worker_init,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            prefetch_factor=4 if cfg.data.workers else None,
+            # OpenCV's thread pool does not survive fork() (a worker hangs in cv2 once the parent has
+            # used it, as validation does): start workers fresh.
+            multiprocessing_context="spawn" if cfg.data.workers else None,
+        )
     if val_set is not None:
         val_items = [val_set[i] for i in range(len(val_set))]
         val_batch = {
@@ -179,8 +191,9 @@ def train(
         skipped += [s for v in val_items for s in v["skipped"].split("\n") if s]
 
     # ---- 4. models: generator, its EMA, and the discriminator for the gan stage ----
-    gen = task.generator().to(device)
-    disc = task.discriminator().to(device) if cfg.stage == "gan" else None
+    speed = Speed.of(cfg, device)  # channels_last, torch.compile and fused Adam where they pay (CUDA)
+    gen = speed.module(task.generator().to(device))
+    disc = speed.module(task.discriminator().to(device)) if cfg.stage == "gan" else None
     if ckpt is None and cfg.init:
         load_state_strict(gen, _load_init(Path(cfg.init), cfg), cfg.init)
     elif ckpt is None and cfg.stage == "gan" and task.gan_needs_init:
@@ -201,9 +214,9 @@ def train(
 
     # ---- 5. optimisers, AMP scaler, restored state ----
     betas = tuple(cfg.optim.betas)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas, weight_decay=cfg.optim.weight_decay)
+    opt_g = speed.adam(gen.parameters(), lr=cfg.lr, betas=betas, weight_decay=cfg.optim.weight_decay)
     opt_d = (
-        torch.optim.Adam(
+        speed.adam(
             disc.parameters(),
             lr=cfg.optim.disc_lr or cfg.lr,
             betas=betas,
@@ -245,12 +258,17 @@ def train(
                 "skipped": len(skipped),
             },
             "val": val,
+            "budget": budget.summary() if budget is not None else None,
         }
 
     # ---- 6. output folder: resolved config, samples, metrics ----
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
-    write_atomic(out / "config.toml", to_toml(dataclasses.replace(cfg, resume=False)))
+
+    def write_config() -> None:  # again when --time-limit plans the steps
+        write_atomic(out / "config.toml", to_toml(dataclasses.replace(cfg, resume=False, time_limit=0.0)))
+
+    write_config()
     metrics_csv = MetricsCSV(out / "metrics.csv", resume_step=start if ckpt else None)
 
     # ---- 7. the loop ----
@@ -260,6 +278,12 @@ def train(
     done = saved = start
     shown: dict[str, float] = {}
     progress = Progress("vsr train", cfg.steps, unit="steps", every=30.0, start=start, live=live)
+    gen_forward = speed.forward(gen, lambda note: progress.line(f"warning: {note}"))
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     try:
         with progress:
             for note in notes:
@@ -273,14 +297,14 @@ def train(
                 for group in opt_g.param_groups:
                     group["lr"] = lr_now
                 skipped_now = batch.pop("skipped")
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                batch = {k: speed.tensor(v.to(device, non_blocking=True)) for k, v in batch.items()}
                 skipped += [s for entry in skipped_now for s in entry.split("\n") if s]
 
                 # generator step
                 gen.train()
                 parts: dict[str, torch.Tensor] = {}
                 with autocast():
-                    sr = task.forward(gen, batch)
+                    sr = task.forward(gen_forward, batch)
                     parts["loss_pixel"] = task.pixel_loss(sr.float(), batch)
                     loss_g = lo.pixel_weight * parts["loss_pixel"]
                     if disc is not None:
@@ -326,19 +350,33 @@ def train(
                 scaler.update()
                 done = step + 1
                 # EMA with a short warmup, so early exports are not dominated by the random init
-                _ema_update(ema, gen, min(cfg.optim.ema_decay, (1 + done) / (10 + done)))
+                ema_update(ema, gen, min(cfg.optim.ema_decay, (1 + done) / (10 + done)))
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0) + v.detach().float()
 
+                # --time-limit: plan the steps once the rate is known; stop at the deadline
+                stopped = False
+                if budget is not None:
+                    planned = budget.after_step(done, sync)
+                    if planned is not None and planned != cfg.steps:
+                        cfg.steps = progress.total = planned
+                        write_config()
+                        progress.line(
+                            f"time limit {cfg.time_limit:g} s: {planned} steps at {budget.rate:.2f} steps/s"
+                        )
+                    stopped = budget.expired() and done < cfg.steps
+                    t_end = time.monotonic()
+
                 # log, validate, save
-                is_last = done == cfg.steps
+                is_last = done >= cfg.steps or stopped
                 row: dict[str, float | int | None] = {}
                 if done % cfg.log_every == 0 or is_last:
                     n = (done - 1) % cfg.log_every + 1
                     row = {k: v.item() / n for k, v in sums.items()}
                     sums.clear()
                     row.update(step=done, lr=lr_now, it_s=progress.rate, skipped=len(skipped))
-                if (cfg.val_every and done % cfg.val_every == 0) or is_last:
+                validated = (cfg.val_every and done % cfg.val_every == 0) or is_last
+                if validated:
                     grid = out / "samples" / f"step_{done:07d}.png"
                     if val_set is not None:
                         val = task.validate(ema, val_batch, cfg.batch_size)
@@ -358,12 +396,28 @@ def train(
                     saved = done
                     if done % cfg.save_every == 0:
                         save_checkpoint(state, out / f"step_{done:07d}.ckpt")
+                if budget is not None and (validated or saved == done):
+                    budget.overhead(time.monotonic() - t_end)  # the last validation + save must fit
                 if on_step is not None:
                     on_step(done)
+                if stopped:
+                    progress.line(
+                        f"time limit {cfg.time_limit:g} s reached at step {done} of {cfg.steps}; "
+                        f"{last} holds it: continue with --resume"
+                    )
+                if is_last:
+                    break
             if skipped:
                 progress.line(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
     except KeyboardInterrupt:
         kept = f"{last} holds step {saved}: continue with --resume" if saved else "no checkpoint was written"
         progress.line(f"interrupted after step {done}; {kept}")
         raise
-    return TrainResult(out=out, step=done, checkpoint=last, metrics=val, skipped=skipped)
+    return TrainResult(
+        out=out,
+        step=done,
+        checkpoint=last,
+        metrics=val,
+        skipped=skipped,
+        budget=budget.summary() if budget is not None else None,
+    )

@@ -7,6 +7,7 @@ Thin: flags (and ``--config FILE.toml``) become a ``TrainConfig``, which
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,28 @@ FLAG_KEYS = {
     "val_every": "val_every",
     "save_every": "save_every",
     "workers": "data.workers",
+    "time_limit": "time_limit",
+    "compile": "compile",
 }
+
+
+def parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as dotted config keys; VALUE is read as TOML (``16``, ``true``, ``[1, 2]``), else text."""
+    import tomllib
+
+    from vsr.errors import ConfigError
+
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set data.pool_size=256")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[key.strip()] = value
+    return out
 
 
 def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +124,30 @@ def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
 @click.option("--val-every", type=int, help="Validate and write a sample grid every N steps.")
 @click.option("--save-every", type=int, help="Write last.ckpt and step_NNNNNNN.ckpt every N steps.")
 @click.option("--workers", type=int, help="DataLoader worker processes.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Wall-clock budget: measure steps/s, then plan the steps (at most --steps) to end inside it.",
+)
+@click.option(
+    "--compile",
+    type=click.Choice(
+        ["auto", "off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+    ),
+    help="torch.compile mode of the generator (auto: on CUDA only).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any config key (see --print-config), e.g. --set data.pool_size=256; overrides the flags.",
+)
 @click.pass_context
-def train(ctx: click.Context, config_file: Path | None, print_config: bool, **params: Any) -> None:
+def train(
+    ctx: click.Context, config_file: Path | None, print_config: bool, sets: tuple[str, ...], **params: Any
+) -> None:
     """Train an SRGAN generator on faces or frames: psnr stage first, then gan from it.
 
     \b
@@ -113,12 +157,15 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
       vsr train --out runs/psnr --resume
       vsr train --task restore --stage gan --data images:faces/train --hr-size 64 --out runs/restore
       vsr train export runs/gan/last.ckpt faces_x4.safetensors
+      vsr train prep --data images:urban --out patches/general --budget-mb 12
+      vsr train --data patches:patches/general --time-limit 300 --out runs/gpu
     """
     if ctx.invoked_subcommand is not None:
         return
+    started = time.monotonic()  # --time-limit counts from here: torch's import and the data loading included
     from vsr.pipelines.train.config_toml import resolve, to_toml
 
-    flags = flag_overrides(params)
+    flags = {**flag_overrides(params), **parse_sets(sets)}
     saved = None
     if params.get("resume"):
         from vsr.pipelines.train.checkpoint import saved_config
@@ -130,8 +177,10 @@ def train(ctx: click.Context, config_file: Path | None, print_config: bool, **pa
     cfg = resolve(config_file, flags, saved)
     from vsr.pipelines.train.loop import train as run_training
 
-    result = run_training(cfg)
+    result = run_training(cfg, started=started)
     summary = f"step {result.step}: {result.checkpoint}"
+    if result.budget and result.budget["steps_per_s"]:
+        summary += f" ({result.budget['steps_per_s']:.2f} steps/s measured)"
     if result.metrics:
         masked = result.metrics.get("val_psnr_masked")
         where = f" (in the mask {masked:.2f} dB)" if masked is not None else ""
@@ -155,3 +204,71 @@ def export(ckpt: Path, out: Path, fp32: bool) -> None:
     digest = export_weights(ckpt, out, half=not fp32)
     click.echo(f"wrote {out} and {out.name}.sha256", err=True)
     click.echo(digest)
+
+
+@train.command("prep")
+@click.option(
+    "--data",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="KIND:PATH",
+    help="Source, repeatable (images | videos | chokepoint); each gets an even share of what is left.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Patch folder to write."
+)
+@click.option(
+    "--size",
+    type=int,
+    default=192,
+    show_default=True,
+    help="Tile side in pixels (at least the training --hr-size).",
+)
+@click.option("--budget-mb", type=float, default=16.0, show_default=True, help="MiB of JPEG in all.")
+@click.option(
+    "--quality", type=int, default=95, show_default=True, help="JPEG quality of re-encoded tiles (4:4:4)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the tile order.")
+@click.option("--frame-every", type=int, default=15, show_default=True, help="Videos: every Nth frame.")
+@click.option(
+    "--frames-per-video", type=int, default=40, show_default=True, help="Videos: at most N frames each."
+)
+@click.option("--video-faces", is_flag=True, help="Videos: cut detected faces instead of frame tiles.")
+@click.option("--detector", default="auto", show_default=True, help="Face detector for --video-faces.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def prep(sources: tuple[str, ...], out: Path, as_json: bool, **opts: Any) -> None:
+    """Pre-cut HR patches from training sources into a small JPEG folder (train it with --data patches:OUT).
+
+    What a GPU machine carries instead of whole data sets: tiles in a seeded order, each source an
+    even share of what is left of --budget-mb, flat tiles dropped, JPEG face chips of exactly --size copied as they are.
+    """
+    import json
+
+    from vsr.pipelines.train.patches import PrepConfig, prep_patches
+
+    report = prep_patches(PrepConfig(sources=list(sources), out=out, **opts))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "out": str(report.out),
+                    "count": report.count,
+                    "bytes": report.bytes,
+                    "size": report.size,
+                    "seconds": round(report.seconds, 2),
+                    "sources": report.sources,
+                    "skipped": report.skipped,
+                }
+            )
+        )
+        return
+    for spec, info in report.sources.items():
+        click.echo(
+            f"{spec}: {info['patches']} of {info['candidates']} tiles, {info['bytes'] / 2**20:.2f} MiB",
+            err=True,
+        )
+    click.echo(
+        f"wrote {report.count} patches of {report.size} px to {out} ({report.bytes / 2**20:.2f} MiB, {report.seconds:.1f} s)"
+    )
