@@ -114,6 +114,18 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
     help="Also write a grey video, frame-aligned with OUTPUT: white where the face model made the pixels, "
     "mid-grey where the frame/background network did, black where interpolation did.",
 )
+@option(
+    "--segment-seconds",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Commit a longer video in segments of this many seconds, so --resume can continue it (0 = one pass).",
+)
+@option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run of the same command from its first unfinished segment.",
+)
 @option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @option("--quiet", "-q", is_flag=True, help="No progress output.")
 @option("-v", "--verbose", count=True, help="More detail (repeat for more).")
@@ -146,6 +158,8 @@ def enhance(
     ffmpeg_bin,
     report,
     altered_mask,
+    segment_seconds,
+    resume,
     overwrite,
     quiet,
     verbose,
@@ -178,6 +192,8 @@ def enhance(
         duration=duration,
         report=report,
         altered_mask=altered_mask,
+        segment_seconds=segment_seconds,
+        resume=resume,
         overwrite=overwrite,
         quiet=quiet,
         verbose=verbose,
@@ -196,9 +212,9 @@ def enhance(
     )
     try:
         result = run(config)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # segments kept for --resume say so in the message
         failure_report(config, KeyboardInterrupt())
-        raise KeyboardInterrupt(f"nothing was written; {output} was not created") from None
+        raise KeyboardInterrupt(str(exc) or f"nothing was written; {output} was not created") from None
     except Exception as exc:
         failure_report(config, exc)
         raise
