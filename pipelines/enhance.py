@@ -7,6 +7,8 @@
 (``build_stage`` for the models and the stage, ``open_writer`` for the encoder, ``run_stage`` for the
 threads) and can be passed in instead (tests pass a stub stage; batch workers pass a model cache).
 On any failure or interruption the temporary files are removed and the input is never touched.
+An input longer than ``--segment-seconds`` is committed in segments that an interrupted run keeps and
+``--resume`` continues (``stream_segments``, ``vsr.pipelines.segments``).
 Images (a file or a folder) go through the same stage: ``vsr.pipelines.enhance_image``.
 """
 
@@ -297,6 +299,7 @@ def enhance(config: EnhanceConfig, *, models=None, stage: BuiltStage | None = No
     # 6. Report.
     report = _video_report(config, built, reader, writer, written, checks, started)
     report.segments = segments
+    report.warnings.extend(work.warnings)
     report.input["sha256"], report.output["sha256"] = digest_in.result(), sha_out
     if config.report:
         report.write(config.report)
@@ -366,9 +369,7 @@ def stream_segments(tmp: Path, work, reader, built: BuiltStage, config: EnhanceC
     resumed, done = manifest.frames, len(manifest.segments)
     if manifest.segments:
         last = manifest.segments[-1]
-        reader.continue_from(
-            last.last_pts + 1, resumed, manifest.first_time, float(last.last_pts * time_base)
-        )
+        reader.continue_from(last.last_pts, resumed, manifest.first_time, float(last.last_pts * time_base))
         progress.total = max(0, progress.total - resumed) if progress.total else None
     plan = SegmentPlan(config.segment_seconds, time_base, manifest.first_pts)
     sink = SegmentWriter(

@@ -134,6 +134,7 @@ def fingerprint(config, built) -> dict[str, Any]:
     from vsr.pipelines.enhance_report import resolved_options, software_versions
 
     options = {k: v for k, v in resolved_options(config).items() if k not in _VOLATILE_OPTIONS}
+    options["input"] = str(Path(config.input).resolve())  # the same file, however the command names it
     ups = {id(u): u for u in built.upscalers.values()}.values()
     return {
         "input": input_identity(Path(config.input)),
@@ -165,7 +166,8 @@ class WorkFolder:
     def __init__(self, output: Path, say: Callable[[str], None]) -> None:
         self.output = Path(output)
         self.path = work_folder_for(self.output)
-        self.say = say
+        self.say = say  # progress lines (not when quiet)
+        self.warnings: list[str] = []  # for the run's report and summary
         self.manifest: Manifest | None = None
 
     def clear_stale(self) -> None:
@@ -180,7 +182,7 @@ class WorkFolder:
             )
         done = f"{len(found.segments)} finished segment(s)" if found else "no readable manifest"
         shutil.rmtree(self.path, ignore_errors=True)
-        self.say(
+        self.warnings.append(
             f"removed the work folder of an interrupted run ({self.path.name}: {done}); "
             "pass --resume to continue such a run instead"
         )
@@ -213,7 +215,7 @@ class WorkFolder:
             if self.path.exists() and not resume:
                 self.clear_stale()
             elif self.path.exists():
-                self.say(f"--resume: {self.path.name} has no readable manifest; starting over")
+                self.warnings.append(f"--resume: {self.path.name} has no readable manifest; started over")
                 shutil.rmtree(self.path, ignore_errors=True)
             manifest = Manifest(fingerprint, os.getpid(), _boot_id())
         self.path.mkdir(exist_ok=True)
@@ -233,7 +235,7 @@ class WorkFolder:
         for s in segments:
             path = self.path / s.file
             if not path.is_file() or sha256_of(path) != s.sha256:
-                self.say(f"segment {s.index} in {self.path.name} is damaged; redoing it and those after it")
+                self.warnings.append(f"--resume: segment {s.index} in {self.path.name} was damaged; redone")
                 break
             kept.append(s)
         return kept
@@ -254,9 +256,10 @@ class WorkFolder:
             f"{self.output} was not created; {done} finished segment(s) kept in {self.path}: "
             "run the same command with --resume to continue"
         )
-        if issubclass(kind, KeyboardInterrupt):
-            raise KeyboardInterrupt(kept) from None
-        self.say(kept)
+        if isinstance(exc, KeyboardInterrupt):  # its type (and so the exit code) stays; the CLI prints this
+            exc.args = (kept,)
+        else:
+            self.say(kept)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

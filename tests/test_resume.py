@@ -115,11 +115,48 @@ def test_segmented_run_is_complete_and_lossless_to_join(clip, reference, tmp_pat
     one = enhance(_config(clip, tmp_path / "one.mp4", crf=0, segment_seconds=0))
     seg = enhance(_config(clip, tmp_path / "seg.mp4", crf=0))
     assert one.segments is None and seg.segments.count == SEGMENTS
-    assert [p[0] for p in _video_packets(tmp_path / "one.mp4")] == [
-        p[0] for p in _video_packets(tmp_path / "seg.mp4")
-    ]
+    pts = [sorted(p[0] for p in _video_packets(tmp_path / name)) for name in ("one.mp4", "seg.mp4")]
+    assert pts[0] == pts[1]
     for x, y in zip(decoded_frames(tmp_path / "one.mp4"), decoded_frames(tmp_path / "seg.mp4"), strict=True):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize(
+    "name, spec, ext",
+    [
+        ("vfr", dict(vfr=True), ".mkv"),  # variable frame rate into Matroska's millisecond clock
+        ("rotated", dict(rotation=90, audio_tracks=2), ".mov"),
+        ("webm", dict(), ".webm"),  # VP9 segments; the AAC audio is re-encoded to Opus by the join
+    ],
+)
+def test_segments_keep_timing_rotation_and_audio(video_factory, tmp_path, name, spec, ext):
+    src = video_factory(f"{name}.mp4", width=64, height=48, frames=72, fps=24, **spec)
+    one, seg = tmp_path / f"one{ext}", tmp_path / f"seg{ext}"
+    r_one = enhance(_config(src, one, segment_seconds=0))
+    r_seg = enhance(_config(src, seg))
+    assert r_one.segments is None and r_seg.segments.count == 3 and all(r_seg.checks.values())
+    assert sorted(p[0] for p in _video_packets(one)) == sorted(p[0] for p in _video_packets(seg))
+    assert r_seg.output["rotation"] == r_one.output["rotation"] == spec.get("rotation", 0)
+    assert r_seg.encoding["audio"] == r_one.encoding["audio"]
+    assert audio_payloads(seg) == audio_payloads(one)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_reader_continues_after_a_frame_exactly(video_factory, ext):
+    """Seeking back to the keyframe before the last frame done, then skipping to it, gives exactly the
+    frames an uninterrupted decode gives after it (pts and pixels), counted on from the frames done."""
+    from vsr.media.reader import VideoReader
+
+    src = video_factory(f"cont{ext}", width=64, height=48, frames=60, fps=24)
+    with VideoReader(src) as r:
+        full = [(f.pts, f.image, f.index) for f in r.frames()]
+    for done in (1, 25, 59):
+        with VideoReader(src) as r:
+            r.continue_from(full[done - 1][0], done, 0.0, 0.0)
+            rest = [(f.pts, f.image, f.index) for f in r.frames()]
+            assert r.frames_decoded == len(full)
+        assert [(p, i) for p, _, i in rest] == [(p, i) for p, _, i in full[done:]]
+        assert all(np.array_equal(a[1], b[1]) for a, b in zip(rest, full[done:], strict=True))
 
 
 def test_short_input_runs_in_one_pass(clip, tmp_path):
@@ -151,6 +188,7 @@ def test_ctrl_c_keeps_segments_and_resume_matches(clip, reference, tmp_path):
     seg1.write_bytes(seg1.read_bytes()[:-100] + bytes(100))
     report = enhance(dataclasses.replace(config, resume=True))
     assert report.segments.resumed_from == 1 and report.segments.frames_resumed == 24
+    assert any("segment 1" in w and "damaged" in w for w in report.warnings)
     assert report.frames_in == report.frames_out == CLIP["frames"] and all(report.checks.values())
     assert not work_folder_for(out).exists()
     _assert_same_output(out, reference[0])

@@ -212,9 +212,10 @@ def enhance(
     )
     try:
         result = run(config)
-    except KeyboardInterrupt as exc:  # segments kept for --resume say so in the message
-        failure_report(config, KeyboardInterrupt())
-        raise KeyboardInterrupt(str(exc) or f"nothing was written; {output} was not created") from None
+    except KeyboardInterrupt as exc:  # a segmented run's message says which segments it kept for --resume
+        exc.args = (str(exc) or f"nothing was written; {output} was not created",)
+        failure_report(config, exc)
+        raise
     except Exception as exc:
         failure_report(config, exc)
         raise
