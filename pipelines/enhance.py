@@ -88,6 +88,12 @@ class BuiltStage:
         ]
 
     @property
+    def detect_seconds(self) -> float:
+        """Face detection time over every stage this run used (one per segment or image)."""
+        stages = self.spent_stages or [self.stage]
+        return sum(getattr(getattr(s, "stats", None), "detect_seconds", 0.0) for s in stages)
+
+    @property
     def model_seconds(self) -> float:
         return sum(u.stats.seconds for u in {id(u): u for u in self.upscalers.values()}.values())
 
@@ -453,13 +459,7 @@ def _video_report(config, built, reader, writer, written, checks, started) -> En
         busy_seconds=BusySeconds(
             decode=round(reader.seconds, 3),
             model=round(built.model_seconds, 3),
-            face_detection=round(
-                sum(
-                    getattr(getattr(s, "stats", None), "detect_seconds", 0.0)
-                    for s in built.spent_stages or [built.stage]
-                ),
-                3,
-            ),
+            face_detection=round(built.detect_seconds, 3),
             encode=round(writer.report.seconds, 3),
         ),
         seconds=round(time.perf_counter() - started, 3),
