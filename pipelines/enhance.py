@@ -7,6 +7,8 @@
 (``build_stage`` for the models and the stage, ``open_writer`` for the encoder, ``run_stage`` for the
 threads) and can be passed in instead (tests pass a stub stage; batch workers pass a model cache).
 On any failure or interruption the temporary files are removed and the input is never touched.
+An input longer than ``--segment-seconds`` is committed in segments that an interrupted run keeps and
+``--resume`` continues (``stream_segments``, ``vsr.pipelines.segments``).
 Images (a file or a folder) go through the same stage: ``vsr.pipelines.enhance_image``.
 """
 
@@ -100,6 +102,12 @@ class BuiltStage:
             altered_mask=str(config.altered_mask) if config.altered_mask else None,
             **fields,
         )
+
+    @property
+    def detect_seconds(self) -> float:
+        """Face detection time over every stage this run used (one per segment or image)."""
+        stages = self.spent_stages or [self.stage]
+        return sum(getattr(getattr(s, "stats", None), "detect_seconds", 0.0) for s in stages)
 
     @property
     def model_seconds(self) -> float:
@@ -287,6 +295,7 @@ def enhance(
     from vsr.media.image import is_image_path
     from vsr.media.probe import read_back
     from vsr.media.reader import Clip, VideoReader
+    from vsr.pipelines.segments import WorkFolder
     from vsr.progress import Progress
 
     config.validate()
@@ -304,6 +313,7 @@ def enhance(
     clip = Clip(config.start, config.duration)
     with (
         Progress("enhance", None, quiet=config.quiet) as progress,
+        WorkFolder(config.output, progress.line) as work,  # removed after publishing; kept for --resume
         VideoReader(config.input, clip=clip) as reader,
         atomic_path(config.output) as tmp,
         atomic_path(config.altered_mask) if config.altered_mask else contextlib.nullcontext() as mask_tmp,
@@ -315,8 +325,14 @@ def enhance(
         progress.begin()  # rate and ETA count from here: model loading is not frame work
         for w in built.warnings:
             progress.line(f"warning: {w}")
-        # 3. Stream every frame through the stage into the temporary file(s).
-        writer = stream_to(tmp, mask_tmp, reader, built, config, _tell(progress.update, on_frames))
+        # 3. Stream every frame through the stage into the temporary file(s): a long input in committed
+        #    segments joined at the end (what --resume continues), a short one in one pass.
+        tell = _tell(progress.update, on_frames)
+        if use_segments(config, info, clip):
+            writer, segments = stream_segments(tmp, work, reader, built, config, progress, tell)
+        else:
+            work.clear_stale()
+            writer, segments = stream_to(tmp, mask_tmp, reader, built, config, tell), None
         # 4. Read the written file back once (hashing it meanwhile) and check it against the input.
         digest_out = BackgroundDigest(tmp)
         written = read_back(tmp)
@@ -325,6 +341,8 @@ def enhance(
         # 5. Publish: leaving the block renames the temporary file(s) onto the output(s).
     # 6. Report.
     report = _video_report(config, built, reader, writer, written, checks, started)
+    report.segments = segments
+    report.warnings.extend(work.warnings)
     report.input["sha256"], report.output["sha256"] = digest_in.result(), sha_out
     if config.report:
         report.write(config.report)
@@ -380,6 +398,89 @@ def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, confi
     return writer
 
 
+def use_segments(config: EnhanceConfig, info, clip) -> bool:
+    """Commit in segments: a whole input longer than one segment (or of unknown length), written by PyAV's
+    encoders without an altered-pixel mask; everything else runs in one pass, as it always did."""
+    if not config.segment_seconds or not clip.whole or config.altered_mask or config.ffmpeg_bin:
+        return False
+    length = info.duration or ((info.frames or 0) / info.fps if info.fps else 0.0)
+    return not length or length > config.segment_seconds
+
+
+def stream_segments(
+    tmp: Path,
+    work,
+    reader,
+    built: BuiltStage,
+    config: EnhanceConfig,
+    progress,
+    on_frames: Callable[[int], None],
+):
+    """Run every frame through the stage segment by segment into committed files in ``work`` (after
+    ``--resume``, from the first unfinished one), then join them into ``tmp`` with the input's audio and
+    subtitles; return the joining writer and the segments' report."""
+    from vsr.media.writer import SegmentJoiner, container_for, open_writer
+    from vsr.pipelines.enhance_report import SegmentsReport
+    from vsr.pipelines.segments import SEGMENT_CONTAINER, SegmentPlan, SegmentWriter, fingerprint
+    from vsr.pipelines.stream import run_stage
+
+    info, time_base = reader.info, reader.time_base
+    size = (info.width * config.scale, info.height * config.scale)
+    settings = encode_settings(config)
+    manifest = work.claim(fingerprint(config, built), config.resume)
+    resumed, done = manifest.frames, len(manifest.segments)
+    if manifest.segments:
+        last = manifest.segments[-1]
+        reader.continue_from(last.last_pts, resumed, manifest.first_time, float(last.last_pts * time_base))
+        progress.total = max(0, progress.total - resumed) if progress.total else None
+    plan = SegmentPlan(config.segment_seconds, time_base, manifest.first_pts)
+    sink = SegmentWriter(
+        work,
+        plan,
+        open_segment=lambda path: open_writer(
+            path,
+            SEGMENT_CONTAINER[0],
+            info,
+            *size,
+            settings,
+            time_base,
+            rotation=info.rotation,
+            side_source=None,
+        ),
+        first_time_of=lambda frame: float(frame.pts * time_base),
+    )
+    try:
+        run_stage(
+            reader.frames(),
+            built.fresh_stage(),
+            sink=sink.write,
+            batch=built.batch_size,
+            on_frames=on_frames,
+            piece_of=plan,
+            fresh_stage=built.fresh_stage,
+        )
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    started = time.perf_counter()
+    joiner = SegmentJoiner(
+        tmp, container_for(config.output), info, sink.files(), width=size[0], height=size[1],
+        settings=settings, time_base=time_base, rotation=info.rotation, side_source=config.input,
+    )  # fmt: skip
+    joiner.join()
+    joined = time.perf_counter() - started
+    joiner.report.seconds += sink.seconds
+    report = SegmentsReport(
+        count=len(manifest.segments),
+        seconds=config.segment_seconds,
+        resumed_from=done if done else None,
+        frames_resumed=resumed,
+        join_seconds=round(joined, 3),
+    )
+    return joiner, report
+
+
 def _video_report(config, built, reader, writer, written, checks, started) -> EnhanceReport:
     """The report of a finished video run, from the parts that did the work (each keeps its own tally)."""
     return built.report(
@@ -406,7 +507,7 @@ def _video_report(config, built, reader, writer, written, checks, started) -> En
         busy_seconds=BusySeconds(
             decode=round(reader.seconds, 3),
             model=round(built.model_seconds, 3),
-            face_detection=round(getattr(getattr(built.stage, "stats", None), "detect_seconds", 0.0), 3),
+            face_detection=round(built.detect_seconds, 3),
             encode=round(writer.report.seconds, 3),
         ),
         seconds=round(time.perf_counter() - started, 3),

@@ -55,6 +55,19 @@ class BusySeconds:
 
 
 @dataclass
+class SegmentsReport:
+    """How a segmented run went: segments in the output, where this run began, time spent joining."""
+
+    count: int
+    seconds: float  # the segment length (--segment-seconds)
+    resumed_from: int | None = (
+        None  # the first segment this run encoded after --resume (None: from the start)
+    )
+    frames_resumed: int = 0  # frames taken from the interrupted run's segments
+    join_seconds: float = 0.0
+
+
+@dataclass
 class EnhanceReport:
     """Everything a run did; ``vsr enhance --report FILE.json`` writes ``to_dict()``."""
 
@@ -77,6 +90,7 @@ class EnhanceReport:
     faces: dict[str, Any] | None = None
     altered_mask: str | None = None
     busy_seconds: BusySeconds = field(default_factory=BusySeconds)
+    segments: SegmentsReport | None = None  # a long input committed in segments (--segment-seconds)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     items: list[dict[str, Any]] | None = None  # one row per image of a folder run

@@ -148,9 +148,14 @@ def run_stage(
     sink: Callable[[Any], None],
     batch: int,
     on_frames: Callable[[int], None] | None = None,
+    piece_of: Callable[[Any], int] | None = None,
+    fresh_stage: Callable[[], Stage] | None = None,
 ) -> None:
     """Decode thread -> ``stage`` in batches of ``batch`` (this thread) -> ``sink`` in an encode thread.
 
+    With ``piece_of`` (a frame -> the independent piece it belongs to, non-decreasing) no batch spans
+    two pieces, and at each new piece the stage is flushed and replaced by ``fresh_stage()``: every
+    piece is computed exactly as if the run had started there (what makes ``--resume`` repeatable).
     Returns when every frame has reached ``sink``; on any error (or Ctrl-C) both threads are stopped and
     joined before the error propagates with its type.
     """
@@ -167,7 +172,17 @@ def run_stage(
 
     try:
         pending: list[Any] = []
+        piece = None
         for frame in producer:
+            if piece_of is not None:
+                now = piece_of(frame)
+                if piece is not None and now != piece:  # a new piece: finish the last one's frames
+                    if pending:
+                        emit(stage.push(pending))
+                        pending = []
+                    emit(stage.flush())
+                    stage = fresh_stage() if fresh_stage is not None else stage
+                piece = now
             pending.append(frame)
             if len(pending) >= batch:
                 emit(stage.push(pending))

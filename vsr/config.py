@@ -67,6 +67,10 @@ class EnhanceConfig:
     ffmpeg_bin: str | None = None  # use an external ffmpeg binary as the encoder backend
     mode: str = "auto"  # face when a detector is installed, else frame
     face: FaceOptions = field(default_factory=FaceOptions)
+    segment_seconds: float = (
+        60.0  # --segment-seconds: commit a longer input in pieces this long (0 = one pass)
+    )
+    resume: bool = False  # --resume: continue an interrupted segmented run of the same command
 
     def validate(self) -> EnhanceConfig:
         """Raise ``ConfigError`` naming the flag for any value that cannot work."""
@@ -94,6 +98,24 @@ class EnhanceConfig:
             raise ConfigError(
                 f"--det-upsample must be 0 (auto) or a factor > 0, got {self.face.det_upsample}"
             )
+        if self.segment_seconds < 0 or 0 < self.segment_seconds < 0.5:
+            raise ConfigError(
+                f"--segment-seconds must be 0 (one pass) or at least 0.5, got {self.segment_seconds}"
+            )
+        if self.resume:
+            clash = [
+                flag
+                for flag, used in (
+                    ("--start", self.start > 0), ("--duration", self.duration is not None),
+                    ("--altered-mask", self.altered_mask is not None), ("--ffmpeg-bin", bool(self.ffmpeg_bin)),
+                    ("--segment-seconds 0", not self.segment_seconds),
+                )
+                if used
+            ]  # fmt: skip
+            if clash:
+                raise ConfigError(
+                    f"--resume continues whole-input segmented runs; it cannot be combined with {clash[0]}"
+                )
         if not 0 < self.face.det_threshold < 1:
             raise ConfigError(f"--det-threshold must be between 0 and 1, got {self.face.det_threshold}")
         return self

@@ -27,9 +27,10 @@ def enhance(input: Path, output: Path, **params: Any) -> None:
     config = enhance_config(input, output, params)
     try:
         result = run(config)
-    except KeyboardInterrupt:
-        failure_report(config, KeyboardInterrupt())
-        raise KeyboardInterrupt(f"nothing was written; {output} was not created") from None
+    except KeyboardInterrupt as exc:  # a segmented run's message says which segments it kept for --resume
+        exc.args = (str(exc) or f"nothing was written; {output} was not created",)
+        failure_report(config, exc)
+        raise
     except Exception as exc:
         failure_report(config, exc)
         raise

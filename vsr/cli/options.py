@@ -265,6 +265,24 @@ def _enhance_option_list(report: bool) -> list:
             if report
             else []
         ),  # one file each: not for vsr batch
+        option(
+            "--segment-seconds",
+            type=float,
+            default=60.0,
+            show_default=True,
+            help="Commit a longer video in segments of this many seconds, so --resume can continue it (0 = one pass).",
+        ),
+        *(
+            [
+                option(
+                    "--resume",
+                    is_flag=True,
+                    help="Continue an interrupted run of the same command from its first unfinished segment.",
+                )
+            ]
+            if report
+            else []
+        ),
         option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists."),
         option("--quiet", "-q", is_flag=True, help="No progress output."),
         option("-v", "--verbose", count=True, help="More detail (repeat for more)."),
@@ -308,6 +326,8 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
         duration=params["duration"],
         report=params.get("report"),
         altered_mask=params.get("altered_mask"),
+        segment_seconds=params.get("segment_seconds", 60.0),
+        resume=params.get("resume", False),
         overwrite=params["overwrite"],
         quiet=params["quiet"],
         verbose=params["verbose"],

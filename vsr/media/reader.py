@@ -78,6 +78,7 @@ class VideoReader:
         self.last_time: float | None = None
         self.seconds = 0.0  # busy time demuxing, decoding and converting
         self._container = None
+        self._after_pts: int | None = None  # continue after this frame (--resume)
         self.info: VideoInfo
 
     def __enter__(self) -> VideoReader:
@@ -115,6 +116,13 @@ class VideoReader:
         """The YUV<->RGB matrix used for this video (the tagged one, or the guess players make)."""
         return guess_matrix(self.info.colorspace, self.info.height)[0]
 
+    def continue_from(self, after_pts: int, frames: int, first_time: float, last_time: float) -> None:
+        """Continue a stream an earlier run began (``--resume``): decoding seeks to the keyframe at or
+        before ``after_pts`` (the last frame done) and yields the frames after it; the ``frames`` up to
+        it (from ``first_time`` to ``last_time``) count as decoded already."""
+        self._after_pts = after_pts
+        self.frames_decoded, self.first_time, self.last_time = frames, first_time, last_time
+
     def _tolerated(self) -> int:
         expected = self.info.frames or self.frames_decoded
         return max(2, int(expected * self.error_tolerance))
@@ -138,6 +146,9 @@ class VideoReader:
         stop = start + self.clip.duration if self.clip.duration is not None else None
         if self.clip.start > 0:
             stream = self._seek(stream, start)
+        elif self._after_pts is not None:
+            stream = self._seek(stream, float(self._after_pts * time_base))
+        landed = self._after_pts is None  # a resume must land at or before the last frame done
 
         def convert(frame) -> Frame:
             nonlocal last_pts
@@ -167,6 +178,15 @@ class VideoReader:
                 self._count_error(exc)
                 continue
             for frame in decoded:
+                if not landed and frame.pts is not None:
+                    landed = frame.pts <= self._after_pts
+                    if not landed:  # frames would be lost: an inexact seek in this container
+                        raise DecodeError(
+                            f"{self.path}: cannot seek back exactly to resume at "
+                            f"{float(self._after_pts * time_base):.3f}s; run without --resume to start over"
+                        )
+                if self._after_pts is not None and frame.pts is not None and frame.pts <= self._after_pts:
+                    continue  # decoded from the keyframe before the resume point: done by the earlier run
                 if frame.pts is not None and not self.clip.whole:
                     t = float(frame.pts * time_base)
                     if t < start - 1e-6:

@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from vsr.errors import ConfigError, EncodeError, UsageError
-from vsr.media.probe import UNSPECIFIED, VideoInfo, guess_matrix, open_input
+from vsr.media.probe import UNSPECIFIED, VideoInfo, guess_matrix, main_video_stream, open_input
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
 WEBM_VIDEO = ("libvpx-vp9", "libsvtav1")
@@ -464,13 +464,17 @@ class VideoWriter:
         self.report.frames += 1
         self.report.seconds += time.perf_counter() - started
 
+    def _flush_video(self):
+        """The packets the encoder still holds (its delay)."""
+        return self.stream.encode(None)
+
     def close(self) -> None:
         """Flush the encoder, mux the remaining side packets, finish the file."""
         import av
 
         started = time.perf_counter()
         try:
-            self._mux_video(self.stream.encode(None))
+            self._mux_video(self._flush_video())
             self._mux_side_until(None)
             for _, transcoder in getattr(self, "_side_map", {}).values():
                 if transcoder is not None:
@@ -495,6 +499,76 @@ class VideoWriter:
                     pass
         self._side = None
         self.container = None
+
+
+class SegmentJoiner(VideoWriter):
+    """Join video segments (each a file that starts with a keyframe, written by ``VideoWriter`` with the
+    same settings, ``width`` and ``height``) into one output, packet for packet, with the side streams copied and interleaved
+    exactly as ``VideoWriter`` does: the join re-encodes nothing.
+
+    ``segments[0]``'s video stream is the template; every segment must carry the same codec parameters
+    (extradata), which one encoder configuration always gives.
+    """
+
+    def __init__(self, path: Path, fmt: str, source: VideoInfo, segments: list[Path], **kwargs) -> None:
+        self.segments = list(segments)
+        self._extradata = None
+        super().__init__(path, fmt, source, **kwargs)
+
+    def _open_encoder(self, av, path: Path, fmt: str, time_base: Fraction) -> None:
+        try:
+            self.container = av.open(f"file:{path}", mode="w", format=fmt)
+        except av.error.FFmpegError as exc:
+            raise EncodeError(f"cannot create output {path}: {exc.strerror or exc}") from None
+        template = open_input(self.segments[0])
+        try:
+            stream = main_video_stream(template)
+            self._extradata = stream.codec_context.extradata
+            self.stream = self.container.add_stream_from_template(stream)
+        finally:
+            template.close()
+        self.stream.time_base = time_base
+        if self.rotation:
+            self.stream.set_display_rotation(self.rotation)
+
+    def write(self, frame: Frame) -> None:
+        raise TypeError("SegmentJoiner joins encoded segments; use join()")
+
+    def _flush_video(self):
+        return []
+
+    def join(self) -> None:
+        """Copy every segment's video packets in order (interleaving the side streams), then finish."""
+        import av
+
+        started = time.perf_counter()
+        try:
+            for path in self.segments:
+                seg = open_input(path)
+                try:
+                    stream = main_video_stream(seg)
+                    if stream.codec_context.extradata != self._extradata:
+                        raise EncodeError(
+                            f"segment {path.name} was encoded with other codec parameters than the first; "
+                            "run again without --resume"
+                        )
+                    for pkt in seg.demux(stream):
+                        if pkt.size == 0:
+                            continue  # the demuxer's flush packet
+                        pkt.stream = self.stream
+                        self._mux_video([pkt])
+                        self.report.frames += 1
+                finally:
+                    seg.close()
+        except av.error.FFmpegError as exc:
+            self.abort()
+            raise EncodeError(f"joining the segments failed: {exc.strerror or exc}") from None
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self.report.seconds += time.perf_counter() - started
+        self.close()
 
 
 class _AudioTranscoder:
