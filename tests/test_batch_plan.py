@@ -183,8 +183,9 @@ def test_batch_shares_every_enhance_option():
 
     enhance_opts = {o.name for o in enhance.params if o.name not in ("input", "output")}
     batch_opts = {o.name for o in batch.params}
-    # --report exists in both (batch: the batch report); --altered-mask names one file, so not per batch
-    assert enhance_opts - batch_opts == {"altered_mask"}
+    # --report exists in both (batch: the batch report); --altered-mask names one file and --resume
+    # continues one run, so neither is a per-batch default (the batch itself re-runs idempotently)
+    assert enhance_opts - batch_opts == {"altered_mask", "resume"}
     assert {"out_dir", "manifest", "workers", "timeout", "retries", "hash_mode", "engine"} <= batch_opts
 
 
