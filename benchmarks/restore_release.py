@@ -118,6 +118,8 @@ def targets(results: dict) -> list[str]:
 
 
 def card_markdown(info: dict) -> str:
+    from vsr.models.registry import REGISTRY
+
     t, r = info["training"], info["results"]
     rows = []
     for kind in KINDS:
@@ -142,7 +144,7 @@ def card_markdown(info: dict) -> str:
             f"- File: `models/weights/{info['file']}`, sha256 `{info['sha256']}`",
             "- Data: `../shared/data/faces/train` (UTKFace aligned and cropped chips, 8306 images) with synthetic",
             "  occlusions from `vsr.pipelines.restore.occlusion`; validated and evaluated on `faces/val` (500 chips).",
-            "- Licence: **non-commercial research only** (UTKFace's terms bind the weights trained on it).",
+            f"Licence: **{REGISTRY['restore-face'].weights.licence}** (UTKFace's terms bind the weights trained on it).",
             "",
             "## Results on faces/val (64x64, RGB, seed 0)",
             "",
