@@ -127,7 +127,7 @@ def enhance_images(config: EnhanceConfig, *, models=None, stage=None, on_frames=
             progress.update(1)
             if on_frames is not None:
                 on_frames(1)
-    detect = sum(getattr(getattr(s, "stats", None), "detect_seconds", 0.0) for s in built.spent_stages)
+    detect = built.detect_seconds
     busy.face_detection = round(detect, 3)
     busy.model = round(max(0.0, busy.model - detect), 3)
     busy.decode, busy.encode = round(busy.decode, 3), round(busy.encode, 3)

@@ -110,11 +110,11 @@ class Manifest:
 
     def owner_alive(self) -> bool:
         """Whether the process that wrote this manifest still runs (same boot, pid alive, not us)."""
-        from vsr.atomic import _alive
+        from vsr.atomic import process_alive
 
         if self.pid == os.getpid() or (self.boot_id and self.boot_id != _boot_id()):
             return False
-        return _alive(self.pid)
+        return process_alive(self.pid)
 
 
 def input_identity(path: Path) -> dict[str, Any]:

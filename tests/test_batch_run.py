@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from vsr.atomic import _alive
+from vsr.atomic import process_alive
 from vsr.pipelines.batch.job import FaultHook
 from vsr.pipelines.batch.ledger import read_ledger
 
@@ -258,7 +258,7 @@ def test_kill_9_of_the_whole_batch_then_the_same_command_finishes_everything(tmp
         os.kill(proc.pid, signal.SIGKILL)  # `kill -9 PID` of the batch: its workers must follow
         proc.wait(30)
     try:
-        assert wait_until(lambda: not _alive(worker)), "the worker must die with the batch"
+        assert wait_until(lambda: not process_alive(worker)), "the worker must die with the batch"
     finally:
         with contextlib.suppress(ProcessLookupError):  # nothing of the batch may outlive the test
             os.killpg(proc.pid, signal.SIGKILL)

@@ -69,7 +69,8 @@ def write_atomic(target: Path | str, data: str | bytes, mode: int = 0o644, fsync
         os.chmod(tmp, mode)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -91,6 +92,6 @@ def stale_temporaries(folder: Path | str) -> list[Path]:
     stale = []
     for p in folder.iterdir():
         m = _TEMP.match(p.name)
-        if m and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+        if m and int(m["pid"]) != os.getpid() and not process_alive(int(m["pid"])):
             stale.append(p)
     return sorted(stale)
