@@ -15,6 +15,7 @@ Images (a file or a folder) go through the same stage: ``vsr.pipelines.enhance_i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import EnhanceConfig
-from vsr.errors import EncodeError, OutputError, UsageError
+from vsr.errors import DecodeError, EncodeError, OutputError, UsageError
 from vsr.pipelines.enhance_report import BusySeconds, EnhanceReport, ModelUse, resolved_options
 from vsr.pipelines.stream import Stage
 
@@ -255,17 +256,26 @@ def check_output(reader, writer, written, config: EnhanceConfig) -> dict[str, bo
     stated end adds the last frame's duration, which containers and encoders guess differently, so it
     would refuse honest variable-frame-rate recordings.)
     """
+    from vsr.media.writer import copyable
+
     info = reader.info
     # Timestamps are exact to the coarser of the two time bases (WebM and Matroska store milliseconds).
     tick = max(float(writer.time_base), float(Fraction(written.info.time_base)))
     span_in = (reader.last_time or 0.0) - (reader.first_time or 0.0)
     span_out = written.last_start - written.start
+    # Audio: every input stream with packets and a codec (a declared stream with none cannot be copied).
+    audio_in = [a for a in info.audio_streams if copyable(info, a["index"])]
     checks = {
         "frames": reader.frames_decoded == writer.report.frames == written.frames,
         "timestamps": abs(span_out - span_in) <= tick + 1e-6,
-        "audio": (not config.audio) or len(written.info.audio_streams) == len(info.audio_streams),
+        "audio": (not config.audio) or len(written.info.audio_streams) == len(audio_in),
         "rotation": written.info.rotation == info.rotation,
     }
+    if writer.report.side_dropped and not config.salvage:
+        raise DecodeError(
+            f"{config.input}: the file is damaged: {writer.report.side_dropped} audio/subtitle packet(s) cannot be "
+            f"copied (first: {writer.report.side_damage}); pass --salvage to drop them, or --no-audio"
+        )
     failed = [k for k, ok in checks.items() if not ok]
     if failed:
         raise EncodeError(
@@ -314,12 +324,15 @@ def enhance(
     with (
         Progress("enhance", None, quiet=config.quiet) as progress,
         WorkFolder(config.output, progress.line) as work,  # removed after publishing; kept for --resume
-        VideoReader(config.input, clip=clip) as reader,
+        VideoReader(config.input, clip=clip, limits=config.limits, salvage=config.salvage) as reader,
         atomic_path(config.output) as tmp,
         atomic_path(config.altered_mask) if config.altered_mask else contextlib.nullcontext() as mask_tmp,
     ):
         info = reader.info
         progress.total = (info.frames or info.frames_estimate) if clip.whole else None
+        config.limits.check_output(
+            info.width * config.scale, info.height * config.scale, encode_settings(config).codec
+        )
         # 2. Load the models and build the stage.
         built = stage or build_stage(config, models)
         progress.begin()  # rate and ETA count from here: model loading is not frame work
@@ -491,6 +504,8 @@ def _video_report(config, built, reader, writer, written, checks, started) -> En
         frames_in=reader.frames_decoded,
         frames_out=written.frames,
         decode_errors=reader.decode_errors,
+        damage=[dataclasses.asdict(d) for d in reader.damage],
+        frames_lost=reader.frames_lost,
         duration_in=round(reader.span[1] - reader.span[0], 6),
         duration_out=round(written.duration, 6),
         checks=checks,
@@ -546,6 +561,11 @@ def _warnings(built: BuiltStage, writer, reader) -> list[str]:
     for u in {id(u): u for u in built.upscalers.values()}.values():  # face mode may share one upscaler
         warnings.extend(u.stats.warnings)
     warnings.extend(writer.report.warnings)
-    if reader.decode_errors:
-        warnings.append(f"{reader.decode_errors} corrupt packet(s) in the input were skipped")
+    if reader.damage:  # (only a --salvage run gets here with damage)
+        ranges = ", ".join(d.describe() for d in reader.damage[:8])
+        more = f" and {len(reader.damage) - 8} more" if len(reader.damage) > 8 else ""
+        warnings.append(
+            f"salvaged: {reader.frames_decoded} frames kept, {reader.frames_lost} lost; damaged: {ranges}{more}"
+        )
+    warnings.extend(f"input damage: {p}" for p in reader.preflight.problems())
     return warnings

@@ -82,7 +82,11 @@ class EnhanceReport:
     models: list[ModelUse] = field(default_factory=list)
     frames_in: int = 0
     frames_out: int = 0
-    decode_errors: int = 0
+    decode_errors: int = 0  # packets the decoder refused (a --salvage run; otherwise the run stops)
+    damage: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # --salvage: ranges lost (start, end, packets, what)
+    frames_lost: int = 0
     duration_in: float = 0.0
     duration_out: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
@@ -166,7 +170,7 @@ def resolved_options(config: Any) -> dict[str, Any]:
 
 def failure_report(config: Any, exc: BaseException) -> None:
     """With ``--report``, record a failed run too (batch jobs read it)."""
-    from vsr.errors import EXIT_INTERRUPTED, PartialFailure
+    from vsr.errors import PartialFailure, exit_code_of_interrupt
 
     if not config.report or isinstance(exc, PartialFailure):
         return  # a partly failed run has written its own report, with a row per item
@@ -178,5 +182,9 @@ def failure_report(config: Any, exc: BaseException) -> None:
         options=resolved_options(config),
         versions={},
         error=one_line(exc),
-        exit_code=exc.exit_code if isinstance(exc, VsrError) else EXIT_INTERRUPTED,
+        exit_code=exc.exit_code
+        if isinstance(exc, VsrError)
+        else exit_code_of_interrupt(exc)
+        if isinstance(exc, KeyboardInterrupt)
+        else 1,
     ).write(config.report)

@@ -13,8 +13,9 @@ from media_checks import audio_payloads, decoded_frames, video_pts_seconds
 
 from vsr.config import EnhanceConfig, FaceOptions
 from vsr.digest import sha256_of
-from vsr.errors import ConfigError, EncodeError
+from vsr.errors import ConfigError, DecodeError, EncodeError
 from vsr.media.probe import probe
+from vsr.media.writer import WriterReport
 from vsr.models.registry import REGISTRY, ModelCache
 from vsr.pipelines.enhance import build_stage, check_output, enhance
 
@@ -137,7 +138,7 @@ def test_encoder_option_reaches_the_encoder_and_vp9_takes_crf_63(video_factory, 
 def test_checks_catch_a_lost_frame_and_a_shifted_timestamp():
     info = SimpleNamespace(audio_streams=[], rotation=0)
     reader = SimpleNamespace(info=info, frames_decoded=10, first_time=0.0, last_time=0.36)
-    writer = SimpleNamespace(time_base=0.001, report=SimpleNamespace(frames=10))
+    writer = SimpleNamespace(time_base=0.001, report=WriterReport(frames=10))
     good = SimpleNamespace(
         frames=10, start=0.0, last_start=0.36, info=SimpleNamespace(**vars(info), time_base="1/1000")
     )
@@ -149,6 +150,14 @@ def test_checks_catch_a_lost_frame_and_a_shifted_timestamp():
         check_output(reader, writer, SimpleNamespace(**{**vars(good), "frames": 9}), config)
     with pytest.raises(EncodeError, match=r"\(timestamps\)"):
         check_output(reader, writer, SimpleNamespace(**{**vars(good), "last_start": 0.40}), config)
+    # Audio packets of a damaged input the writer could not copy: refused, unless salvaging.
+    damaged = SimpleNamespace(
+        time_base=0.001, report=WriterReport(frames=10, side_dropped=2, side_damage="x")
+    )
+    with pytest.raises(DecodeError, match="2 audio/subtitle packet.*--salvage"):
+        check_output(reader, damaged, good, config)
+    config.salvage = True
+    assert all(check_output(reader, damaged, good, config).values())
 
 
 def test_summary_names_mode_models_warnings_and_licence(video_factory, tmp_path):

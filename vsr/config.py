@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vsr.errors import ConfigError, OutputError
+from vsr.media.limits import InputLimits
 
 SCALES = (2, 4)
 CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "h264_nvenc", "hevc_nvenc")
@@ -71,6 +72,8 @@ class EnhanceConfig:
         60.0  # --segment-seconds: commit a longer input in pieces this long (0 = one pass)
     )
     resume: bool = False  # --resume: continue an interrupted segmented run of the same command
+    salvage: bool = False  # --salvage: enhance the frames of a damaged input that decode, list the rest
+    limits: InputLimits = field(default_factory=InputLimits)  # --max-pixels, --max-frames, ...
 
     def validate(self) -> EnhanceConfig:
         """Raise ``ConfigError`` naming the flag for any value that cannot work."""
@@ -118,6 +121,7 @@ class EnhanceConfig:
                 )
         if not 0 < self.face.det_threshold < 1:
             raise ConfigError(f"--det-threshold must be between 0 and 1, got {self.face.det_threshold}")
+        self.limits.validate()
         return self
 
 

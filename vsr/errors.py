@@ -5,11 +5,14 @@ Every message is one line that names the problem and, where there is one, the fi
 
 from __future__ import annotations
 
+import re
+import signal
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number)
 
 
 class VsrError(Exception):
@@ -86,7 +89,35 @@ class DataError(VsrError):
     """A training or evaluation data set is empty, malformed, or inconsistent."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, cron supervisors, Docker, Kubernetes, a closed terminal), handled like
+    Ctrl-C: every ``finally`` runs, so nothing half-written is left; the exit code is 128 + the signal."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def exit_code_of_interrupt(exc: KeyboardInterrupt) -> int:
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+# C0 and C1 control characters (escape sequences start with ESC or CSI), DEL, and the bidirectional
+# overrides that can make text read differently from what it is.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(text: object, limit: int | None = None) -> str:
+    """``text`` made safe to print on a terminal: control characters and escape sequences shown as ``\\x1b``
+    escapes (a file name or a file's metadata must not be able to rewrite the user's terminal), and cut to
+    ``limit`` characters with an ellipsis."""
+    text = _UNSAFE.sub(lambda m: repr(m[0])[1:-1] if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", str(text))
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)] + "\u2026"
+    return text
+
+
 def one_line(exc: BaseException) -> str:
-    """Collapse an exception's message to a single line for the user."""
+    """Collapse an exception's message to a single, terminal-safe line for the user."""
     text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
+    return safe_text(" ".join(text.split()))

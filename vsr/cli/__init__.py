@@ -10,12 +10,13 @@ failed, 130 interrupted) and one-line messages on stderr.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
 
 from vsr import __version__
-from vsr.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, VsrError, one_line
+from vsr.errors import EXIT_FAILURE, EXIT_USAGE, Terminated, VsrError, exit_code_of_interrupt, one_line
 
 # command name -> (module, attribute, one-line help shown by `vsr --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -86,19 +87,41 @@ def cli() -> None:
     """
 
 
+def _terminate(signum: int, frame) -> None:
+    """SIGTERM / SIGHUP: unwind like Ctrl-C (every temporary file is removed on the way out)."""
+    raise Terminated(signum)
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM and SIGHUP end a run the way Ctrl-C does (exit 143 / 129, nothing left behind)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # (tests calling main() from a worker thread: signals go to the main thread anyway)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
+
+
+def _stopped(exc: KeyboardInterrupt) -> None:
+    """The one line and the exit code of a run stopped by Ctrl-C (130), SIGTERM (143) or SIGHUP (129)."""
+    what = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}.get(getattr(exc, "signum", None))
+    click.echo(f"vsr: {what or 'interrupted'}{'; ' + one_line(exc) if str(exc) else ''}", err=True)
+    sys.exit(exit_code_of_interrupt(exc))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map errors to exit codes with a one-line message."""
+    handle_stop_signals()
     try:
         rv = cli.main(args=argv, prog_name="vsr", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("vsr: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Abort as exc:  # click's wrapping of a KeyboardInterrupt (Ctrl-C, or a Terminated)
+        _stopped(exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else KeyboardInterrupt())
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
     except KeyboardInterrupt as exc:
-        click.echo(f"vsr: interrupted{'; ' + str(exc) if str(exc) else ''}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _stopped(exc)
     except VsrError as exc:
         click.echo(f"vsr: error: {one_line(exc)}", err=True)
         sys.exit(exc.exit_code)

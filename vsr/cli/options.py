@@ -283,10 +283,59 @@ def _enhance_option_list(report: bool) -> list:
             if report
             else []
         ),
+        option(
+            "--salvage",
+            is_flag=True,
+            help="Damaged input: enhance every frame that decodes at its own time (gaps stay gaps) and list the "
+            "damaged ranges, instead of refusing the file.",
+        ),
+        *_limit_option_list(),
         option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists."),
         option("--quiet", "-q", is_flag=True, help="No progress output."),
         option("-v", "--verbose", count=True, help="More detail (repeat for more)."),
     ]
+
+
+def _limit_option_list() -> list:
+    """The input limits (``vsr.media.limits.InputLimits``): each message that refuses a file names its flag."""
+    from vsr.media.limits import InputLimits
+
+    d = InputLimits()
+    return [
+        option("--max-pixels", type=int, default=d.max_pixels, show_default=True,
+               help="Largest input frame (pixels) to decode."),
+        option("--max-output-pixels", type=int, default=d.max_output_pixels, show_default=True,
+               help="Largest output frame (pixels) to make."),
+        option("--max-frames", type=int, default=d.max_frames, show_default=True, help="Most input frames."),
+        option("--max-duration", type=float, default=d.max_seconds, show_default=True,
+               help="Longest input (seconds)."),
+        option("--max-streams", type=int, default=d.max_streams, show_default=True, help="Most streams in the input."),
+        option("--max-input-size", default="1T", show_default=True, help="Largest input file (e.g. 200G)."),
+        option("--probe-timeout", type=float, default=0.0, show_default=True,
+               help="Seconds the contained pre-flight may take to open and scan the input (0 = 30 s + 1 s per 50 MB)."),
+    ]  # fmt: skip
+
+
+def limit_options(f):
+    """The input-limit flags alone (``vsr probe``)."""
+    for decorator in reversed(_limit_option_list()):
+        f = decorator(f)
+    return f
+
+
+def input_limits(params: dict[str, Any]):
+    """The ``InputLimits`` of parsed limit flags."""
+    from vsr.media.limits import InputLimits, parse_bytes
+
+    return InputLimits(
+        max_pixels=params["max_pixels"],
+        max_output_pixels=params.get("max_output_pixels", InputLimits.max_output_pixels),
+        max_frames=params["max_frames"],
+        max_seconds=params["max_duration"],
+        max_streams=params["max_streams"],
+        max_bytes=parse_bytes(params["max_input_size"]),
+        probe_seconds=params["probe_timeout"],
+    ).validate()
 
 
 def enhance_options(func=None, *, report: bool = True):
@@ -328,6 +377,8 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
         altered_mask=params.get("altered_mask"),
         segment_seconds=params.get("segment_seconds", 60.0),
         resume=params.get("resume", False),
+        salvage=params["salvage"],
+        limits=input_limits(params),
         overwrite=params["overwrite"],
         quiet=params["quiet"],
         verbose=params["verbose"],

@@ -7,15 +7,23 @@ from pathlib import Path
 
 import click
 
+from vsr.cli.options import input_limits, limit_options
+from vsr.errors import safe_text
+
 
 @click.command()
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def probe(input: Path, as_json: bool) -> None:
-    """Show INPUT's streams, size, frame rate, frames, duration, rotation, pixel format, colour tags and audio."""
+@limit_options
+def probe(input: Path, as_json: bool, **limits) -> None:
+    """Show INPUT's streams, size, frame rate, frames, duration, rotation, pixel format, colour tags and audio.
+
+    INPUT is opened in a contained child process (a hostile file cannot crash or hang this one), under the
+    same limits as vsr enhance.
+    """
     from vsr.media.probe import probe as run
 
-    info = run(input)
+    info = run(input, input_limits(limits))
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))
         return
@@ -36,7 +44,7 @@ def probe(input: Path, as_json: bool) -> None:
     d["field_order"] = FIELD_ORDER_TEXT.get(d["field_order"], d["field_order"])
     width = max(len(k) for k in d)
     for key, value in d.items():
-        click.echo(f"{key:<{width}}  {value}")
+        click.echo(f"{key:<{width}}  {safe_text(value)}")
     for a in audio:
         click.echo(
             f"{'audio':<{width}}  #{a['index']} {a['codec']} {a['sample_rate']} Hz {a['channels']} ch {a['language'] or ''}".rstrip()

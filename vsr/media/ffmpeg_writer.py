@@ -49,7 +49,7 @@ class FfmpegWriter(VideoWriter):
             supported = probe.supported_codecs
         src = open_input(Path(self.side_source))
         try:
-            plan = plan_side_streams(src, self._fmt, supported, self.settings.audio, self.report)
+            plan = plan_side_streams(src, self._fmt, supported, self.settings.audio, self.report, self.source)
             return [(s.index, s.type, target) for s, target in plan]
         finally:
             src.close()

@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vsr.errors import DecodeError, InputError, UnsupportedError
+from vsr.errors import DecodeError, InputError, UnsupportedError, safe_text
 
 # Colour matrix codes (AVColorSpace) -> the swscale matrices that PyAV's reformatter accepts.
 _MATRIX_FOR_COLORSPACE = {
@@ -104,6 +104,7 @@ class VideoInfo:
     audio_streams: list[dict[str, Any]] = field(default_factory=list)
     subtitle_streams: list[dict[str, Any]] = field(default_factory=list)
     field_order: str = "unknown"  # a FIELD_ORDERS value, or "interlaced" (flagged, order not tagged)
+    packets: int | None = None  # the video packets the pre-flight demuxed (one frame each in a sound file)
     # Derived, not passed: FFmpeg's names of the four colour tags, and duration x rate when ``frames``
     # is None (MKV, MPEG-2 PS/TS give no count): an estimate for progress bars, never a check.
     color_names: dict[str, str] = field(default_factory=dict, init=False)
@@ -113,7 +114,9 @@ class VideoInfo:
         codes = (self.color_range, self.color_primaries, self.color_trc, self.colorspace)
         tags = zip(COLOR_NAMES, codes, strict=True)
         self.color_names = {kind: color_name(kind, code) for kind, code in tags}
-        if self.frames is None and self.duration and self.fps:
+        if self.frames is None and self.packets:
+            self.frames_estimate = self.packets
+        elif self.frames is None and self.duration and self.fps:
             self.frames_estimate = max(1, round(self.duration * self.fps))
 
     @property
@@ -152,6 +155,11 @@ def main_video_stream(container):
 def check_input_path(path: Path) -> Path:
     """Resolve ``path`` and reject what can never be a video, with a one-line reason and fix."""
     if not path.exists():
+        if ":" in path.name and not path.is_symlink():
+            raise InputError(
+                f"input not found: {path}; vsr reads local files only (URLs and FFmpeg protocols such as "
+                "concat: or pipe: are taken as file names)"
+            )
         raise InputError(f"input not found: {path}; check the path")
     if path.is_dir():
         raise InputError(f"input is a directory, not a video file: {path}")
@@ -165,32 +173,76 @@ def check_input_path(path: Path) -> Path:
 
 
 def open_input(path: Path):
-    """Open ``path`` for demuxing with the file protocol only; raise typed errors for bad files."""
+    """Open ``path`` for demuxing with the file protocol and the allow-listed demuxers only; raise typed
+    errors for bad files.  Scripts and playlists (ffconcat, HLS, DASH) never get to open what they name."""
     import av
 
+    from vsr.media.limits import FORMAT_WHITELIST
+
     real = check_input_path(Path(path))
+    options = {"protocol_whitelist": "file", "format_whitelist": FORMAT_WHITELIST}
     try:
-        container = av.open(f"file:{real}", mode="r", options={"protocol_whitelist": "file"})
-    except av.error.InvalidDataError:
-        raise InputError(f"not a readable video (unknown format, or truncated/corrupt): {path}") from None
+        container = av.open(f"file:{real}", mode="r", options=options)
     except av.error.EOFError:
         raise DecodeError(f"truncated file (ends before its header is complete): {path}") from None
+    except (
+        av.error.InvalidDataError,
+        av.error.ArgumentError,
+        av.error.PermissionError,
+        av.error.DemuxerNotFoundError,
+    ):
+        kind = _sniff(real)  # FFmpeg refuses an unknown or a not-allowed format alike; say which it is
+        raise (UnsupportedError if kind else InputError)(
+            f"{kind or 'not a readable video (unknown format, or truncated/corrupt)'}: {path}"
+        ) from None
+    except av.error.MemoryError:
+        raise DecodeError(
+            f"cannot open {path}: its header asks for more memory than allowed (damaged)"
+        ) from None
     except av.error.FFmpegError as exc:
-        raise InputError(f"cannot open {path}: {exc.strerror or exc}") from None
-    stream = main_video_stream(container)
-    if stream is None:
-        kinds = sorted({s.type for s in container.streams if s not in container.streams.video})
+        raise DecodeError(
+            f"cannot read {path} as a video ({exc.strerror or type(exc).__name__}); the file is damaged or not a video"
+        ) from None
+    except UnicodeDecodeError:
+        raise DecodeError(f"cannot read {path}: its header holds malformed text (damaged)") from None
+    from vsr.media.limits import check_demuxer
+
+    try:
+        check_demuxer(path, container.format.name)
+        stream = main_video_stream(container)
+        if stream is None:
+            kinds = sorted({s.type for s in container.streams if s not in container.streams.video})
+            what = (
+                "audio-only"
+                if kinds == ["audio"]
+                else f"has no video stream ({', '.join(kinds) or 'no streams'})"
+            )
+            raise InputError(f"input {what}: {path}; vsr enhances video")
+        if stream.codec_context is None or not stream.codec_context.name:
+            raise UnsupportedError(f"unsupported video codec in {path}; re-encode it to H.264 first")
+    except BaseException:
         container.close()
-        what = (
-            "audio-only"
-            if kinds == ["audio"]
-            else f"has no video stream ({', '.join(kinds) or 'no streams'})"
-        )
-        raise InputError(f"input {what}: {path}; vsr enhances video")
-    if stream.codec_context is None or not stream.codec_context.name:
-        container.close()
-        raise UnsupportedError(f"unsupported video codec in {path}; re-encode it to H.264 first")
+        raise
     return container
+
+
+def _sniff(path: Path) -> str | None:
+    """Name what a refused file is, from its first bytes: playlists, scripts and text are refused by design."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"#extm3u"):
+        return "an HLS playlist, not a video (playlists that open other files are refused)"
+    if text.startswith(b"ffconcat"):
+        return "an FFmpeg concat script, not a video (scripts that open other files are refused)"
+    if b"<mpd" in text or b"urn:mpeg:dash" in text:
+        return "a DASH manifest, not a video (manifests that open other files are refused)"
+    if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "a text file, not a video"
+    return None
 
 
 def _first_frame(container, stream):
@@ -210,9 +262,8 @@ def describe(container, path: Path, first_frame=None) -> VideoInfo:
     """Build a ``VideoInfo`` from an open container (decodes one frame if none is given)."""
     stream = main_video_stream(container)
     cc = stream.codec_context
-    if first_frame is None:
+    if first_frame is None:  # (the container is left after that frame: callers open a fresh one to decode)
         first_frame = _first_frame(container, stream)
-        container.seek(0)
     if first_frame is None:
         raise DecodeError(f"no decodable video frame in {path}; the file is corrupt or truncated")
     fmt = first_frame.format
@@ -228,12 +279,16 @@ def describe(container, path: Path, first_frame=None) -> VideoInfo:
             "codec": s.codec_context.name if s.codec_context else None,
             "sample_rate": s.codec_context.sample_rate if s.codec_context else None,
             "channels": s.codec_context.channels if s.codec_context else None,
-            "language": s.language,
+            "language": _tag(s, "language"),
         }
         for s in container.streams.audio
     ]
     subtitles = [
-        {"index": s.index, "codec": s.codec_context.name if s.codec_context else None, "language": s.language}
+        {
+            "index": s.index,
+            "codec": s.codec_context.name if s.codec_context else None,
+            "language": _tag(s, "language"),
+        }
         for s in container.streams.subtitles
     ]
     return VideoInfo(
@@ -259,6 +314,15 @@ def describe(container, path: Path, first_frame=None) -> VideoInfo:
         subtitle_streams=subtitles,
         field_order=field_order_of(stream, first_frame),
     )
+
+
+def _tag(stream, name: str) -> str | None:
+    """A stream's text tag, short and terminal-safe (None when absent or malformed: it is untrusted metadata)."""
+    try:
+        value = getattr(stream, name)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return safe_text(value, 32) if value else None
 
 
 @dataclass
@@ -316,14 +380,12 @@ def ffmpeg_versions() -> dict[str, str]:
     return {"av": av.__version__, "ffmpeg": str(ffmpeg)}
 
 
-def probe(path: Path | str) -> VideoInfo:
-    """Describe the video at ``path`` (opens, decodes one frame, closes)."""
-    path = Path(path)
-    container = open_input(path)
-    try:
-        return describe(container, path)
-    finally:
-        container.close()
+def probe(path: Path | str, limits=None) -> VideoInfo:
+    """Describe the video at ``path``: the contained pre-flight (``vsr.media.preflight``) opens it in a child
+    process, checks ``limits``, decodes one frame and counts every packet."""
+    from vsr.media.preflight import preflight
+
+    return preflight(path, limits).info
 
 
 def _extent(container, stream) -> tuple[int | None, float | None]:

@@ -2,12 +2,14 @@
 
 ``VideoReader.frames()`` is a plain generator; the enhance pipeline runs it in
 its own thread (PyAV releases the GIL while decoding and converting), so
-decoding overlaps compute.  Isolated corrupt packets are tolerated and
-counted; beyond a small tolerance, or when the file ends early, decoding stops
-with a ``DecodeError`` rather than silently writing a shorter video.
+decoding overlaps compute.  Before anything is decoded here, the input has passed the contained
+pre-flight (``vsr.media.preflight``: allow-listed demuxer, limits, every packet demuxed once).
 
-The reader is also the one tally of what came in: frames decoded, the first and
-last timestamps, corrupt packets and its busy time.
+The reader is also the one tally of what came in: frames decoded, the first and last timestamps, the
+video packets it fed the decoder, and its busy time.  Frames are never lost silently: a packet that
+does not decode, a packet that gives no frame, timestamps that go backwards or a file cut short stop
+the run with a ``DecodeError`` -- unless ``salvage`` is set, in which case every frame that decodes is
+kept at its own timestamp and each damaged range is recorded in ``damage``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,26 @@ from pathlib import Path
 
 import numpy as np
 
-from vsr.errors import ConfigError, DecodeError
-from vsr.media.probe import VideoInfo, describe, guess_matrix, main_video_stream, open_input
+from vsr.errors import ConfigError, DecodeError, InputError, UnsupportedError
+from vsr.media.limits import InputLimits
+from vsr.media.probe import VideoInfo, guess_matrix, main_video_stream, open_input
+
+SALVAGE_HINT = "pass --salvage to enhance the frames that decode"
+
+
+@dataclass
+class Damage:
+    """A stretch of the input that did not come through (``--salvage``): its time span, the video packets
+    lost in it, and why."""
+
+    start: float
+    end: float
+    packets: int
+    what: str
+
+    def describe(self) -> str:
+        span = f"{self.start:.3f}s" if self.end == self.start else f"{self.start:.3f}-{self.end:.3f}s"
+        return f"{span} ({self.packets} packet(s) {self.what})"
 
 
 @dataclass(slots=True)
@@ -68,11 +88,21 @@ class VideoReader:
                 ...
     """
 
-    def __init__(self, path: Path | str, error_tolerance: float = 0.01, clip: Clip | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        clip: Clip | None = None,
+        limits: InputLimits | None = None,
+        salvage: bool = False,
+    ) -> None:
         self.path = Path(path)
-        self.error_tolerance = error_tolerance
         self.clip = clip or Clip()
-        self.decode_errors = 0
+        self.limits = limits or InputLimits()
+        self.salvage = salvage
+        self.decode_errors = 0  # packets the decoder refused (only ever more than 0 with salvage)
+        self.damage: list[Damage] = []  # what salvage skipped
+        self.packets_fed = 0  # video packets given to the decoder
+        self.frames_out = 0  # frames the decoder gave back (inside the clip or not)
         self.frames_decoded = 0  # frames yielded (inside the clip)
         self.first_time: float | None = None
         self.last_time: float | None = None
@@ -82,12 +112,13 @@ class VideoReader:
         self.info: VideoInfo
 
     def __enter__(self) -> VideoReader:
-        container = open_input(self.path)
-        try:
-            self.info = describe(container, self.path)
-        finally:
-            container.close()
-        # Decoding gets a fresh demuxer: seeking back after the probe is not exact for every format.
+        from vsr.media.preflight import preflight
+
+        self.preflight = preflight(self.path, self.limits)  # in a child process: crashes and hangs stay there
+        self.info = self.preflight.info
+        problems = self.preflight.problems()
+        if problems and not self.salvage:
+            raise DecodeError(f"{self.path}: the file is damaged: {problems[0]}; {SALVAGE_HINT}")
         self._container = open_input(self.path)
         return self
 
@@ -123,10 +154,6 @@ class VideoReader:
         self._after_pts = after_pts
         self.frames_decoded, self.first_time, self.last_time = frames, first_time, last_time
 
-    def _tolerated(self) -> int:
-        expected = self.info.frames or self.frames_decoded
-        return max(2, int(expected * self.error_tolerance))
-
     def frames(self) -> Iterator[Frame]:
         """Yield every frame (of the clip) in presentation order with its source pts."""
         import av
@@ -134,7 +161,7 @@ class VideoReader:
         if self._container is None:
             raise RuntimeError("VideoReader.frames() outside 'with VideoReader(...)'")
         stream = main_video_stream(self._container)
-        stream.thread_type = "AUTO"
+        stream.thread_type = self._threads
         time_base = self.time_base
         step = max(1, round(1 / (Fraction(self.info.avg_rate) * time_base))) if self.info.fps else 1
         rgb = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
@@ -171,13 +198,31 @@ class VideoReader:
             return Frame(image=image, pts=pts, index=self.frames_decoded - 1)
 
         began = time.perf_counter()
-        for packet in self._container.demux(stream):
+        fed: list[int] = []  # the pts of every video packet fed, to find what a salvaged file lost
+        got: set[int] = set()
+        for packet in self._demux(stream):
+            if packet.size and not packet.is_discard:
+                self.packets_fed += 1
+                if packet.pts is not None and self.salvage:
+                    fed.append(packet.pts)
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
-                self._count_error(exc)
+                self._corrupt(packet, exc)
                 continue
             for frame in decoded:
+                self.frames_out += 1
+                if (frame.width, frame.height) != (self.info.width, self.info.height):
+                    raise UnsupportedError(
+                        f"{self.path}: the picture changes size at frame {self.frames_out - 1} "
+                        f"({self.info.width}x{self.info.height} to {frame.width}x{frame.height}); "
+                        "split the file there and enhance each part"
+                    )
+                if frame.pts is not None:
+                    got.add(frame.pts)
+                if frame.pts is not None and last_pts is not None and frame.pts <= last_pts:
+                    if self._out_of_order(frame, last_pts, time_base):
+                        continue
                 if not landed and frame.pts is not None:
                     landed = frame.pts <= self._after_pts
                     if not landed:  # frames would be lost: an inexact seek in this container
@@ -193,14 +238,64 @@ class VideoReader:
                         continue
                     if stop is not None and t >= stop - 1e-6:
                         self.seconds += time.perf_counter() - began
-                        self._check_complete()
+                        self._check_complete(None, None)
                         return
                 out = convert(frame)
                 self.seconds += time.perf_counter() - began
                 yield out
                 began = time.perf_counter()
         self.seconds += time.perf_counter() - began
-        self._check_complete()
+        from_start = self.clip.start == 0 and self._after_pts is None
+        self._check_complete(fed if from_start else None, got, time_base)
+
+    def _demux(self, stream):
+        """The video stream's packets; a demuxing error ends them (refused, or recorded with salvage)."""
+        import av
+
+        demux = self._container.demux(stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                return
+            except (av.error.FFmpegError, UnicodeDecodeError, OverflowError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                at = self.last_time or 0.0
+                if not self.salvage:
+                    raise DecodeError(
+                        f"{self.path}: the file is damaged: reading stops at {at:.3f}s ({reason}); {SALVAGE_HINT}"
+                    ) from None
+                self.damage.append(Damage(at, at, 0, f"unreadable from here to the end ({reason})"))
+                return
+            yield packet
+
+    def _corrupt(self, packet, exc: Exception) -> None:
+        """A packet the decoder refused: the end of a strict run, a recorded gap in a salvage."""
+        self.decode_errors += 1
+        reason = getattr(exc, "strerror", None) or exc
+        t = float(packet.pts * packet.time_base) if packet.pts is not None else (self.last_time or 0.0)
+        if not self.salvage:
+            raise DecodeError(
+                f"{self.path}: the frame at {t:.3f}s does not decode ({reason}); the file is damaged; {SALVAGE_HINT}"
+            )
+
+    def _out_of_order(self, frame, last_pts: int, time_base: Fraction) -> bool:
+        """A frame whose time is not after the previous one's: refused, or dropped (and recorded) by salvage."""
+        t, before = float(frame.pts * time_base), float(last_pts * time_base)
+        if not self.salvage:
+            raise InputError(
+                f"{self.path}: timestamps go backwards at frame {self.frames_out - 1} ({t:.3f}s after "
+                f"{before:.3f}s); the file's timing is damaged; pass --salvage to drop the frames out of order"
+            )
+        self.damage.append(Damage(t, t, 1, "out of time order, dropped"))
+        return True
+
+    @property
+    def _threads(self) -> str:
+        """Frame threads decode fastest, but drop a damaged frame without an error (the packet count still
+        catches it); a salvage decodes with slice threads, which report every damaged packet and lose none
+        of the frames around it (measured: a truncated mp4 gives 8 frames so, 6 with frame threads)."""
+        return "SLICE" if self.salvage else "AUTO"
 
     def _seek(self, stream, seconds: float):
         """Seek to the keyframe at or before ``seconds`` and return the stream to demux; formats that
@@ -214,18 +309,15 @@ class VideoReader:
             self._container.close()
             self._container = open_input(self.path)
             stream = main_video_stream(self._container)
-            stream.thread_type = "AUTO"
+            stream.thread_type = self._threads
             return stream
 
-    def _count_error(self, exc: Exception) -> None:
-        self.decode_errors += 1
-        if self.decode_errors > self._tolerated():
-            raise DecodeError(
-                f"{self.path}: {self.decode_errors} corrupt packets (last: {getattr(exc, 'strerror', None) or exc}); "
-                "the file is damaged; repair or re-encode it"
-            )
+    def _check_complete(self, fed: list[int] | None, got: set[int] | None, time_base=None) -> None:
+        """At the end of the stream: every packet fed gave a frame, and the file is as long as it says.
 
-    def _check_complete(self) -> None:
+        ``fed`` (the packets' pts, kept in a salvage) is None when decoding did not start at the first packet
+        (a seek for --start or --resume), where packets and frames cannot be matched one to one.
+        """
         if not self.clip.whole:
             if self.frames_decoded == 0:
                 raise ConfigError(
@@ -233,21 +325,56 @@ class VideoReader:
                     f"{self.info.duration or 0:.2f}s); choose an earlier start"
                 )
             return  # a piece ends where it was asked to; the stated counts are for the whole file
-        expected = self.info.frames
-        if expected and expected - self.frames_decoded > self._tolerated():
-            raise DecodeError(
-                f"{self.path}: truncated: decoded {self.frames_decoded} of {expected} frames; "
-                "the file is incomplete; re-copy or repair it"
-            )
         if self.frames_decoded == 0:
             raise DecodeError(f"{self.path}: no decodable video frames; the file is corrupt or truncated")
+        if fed is not None:
+            lost = self.packets_fed - self.frames_out
+            if lost > 0 and not self.salvage:
+                raise DecodeError(
+                    f"{self.path}: {lost} of {self.packets_fed} video packets gave no frame (the decoder "
+                    f"dropped them as damaged); {SALVAGE_HINT}"
+                )
+            if self.salvage and (lost > 0 or self.decode_errors):
+                self.damage.extend(_gaps(sorted(set(fed) - got), time_base))
+        expected = self.info.frames
+        # (an AVI counts its empty "repeat the last frame" entries, which demux to nothing: the timeline counts)
+        period = 1 / self.info.fps if self.info.fps else 0.0
+        slots = round(((self.last_time or 0.0) - (self.first_time or 0.0)) / period) + 1 if period else 0
+        missing = (expected or 0) - max(self.packets_fed, self.frames_out, slots) if fed is not None else 0
+        if expected and missing > 0:
+            if not self.salvage:
+                raise DecodeError(
+                    f"{self.path}: truncated: decoded {self.frames_decoded} of {expected} frames; "
+                    f"the file is incomplete; re-copy or repair it, or {SALVAGE_HINT}"
+                )
+            end = self.last_time or 0.0
+            self.damage.append(Damage(end, end, missing, "missing: the file ends early"))
         # Containers without a frame count (Matroska, WebM) still state a duration: a file cut short
         # decodes cleanly but ends early.
-        duration, period = self.info.duration, 1 / self.info.fps if self.info.fps else 0.0
+        duration = self.info.duration
         if not expected and duration and self.last_time is not None:
             decoded = self.last_time - (self.first_time or 0.0) + period
             if decoded < duration - max(3 * period, 0.02 * duration):
-                raise DecodeError(
-                    f"{self.path}: truncated: frames end at {decoded:.2f}s of a stated {duration:.2f}s; "
-                    "the file is incomplete; re-copy or repair it"
-                )
+                if not self.salvage:
+                    raise DecodeError(
+                        f"{self.path}: truncated: frames end at {decoded:.2f}s of a stated {duration:.2f}s; "
+                        f"the file is incomplete; re-copy or repair it, or {SALVAGE_HINT}"
+                    )
+                self.damage.append(Damage(decoded, duration, 0, "missing: the file ends early"))
+
+    @property
+    def frames_lost(self) -> int:
+        """Video packets that gave no frame (a salvage records where)."""
+        return sum(d.packets for d in self.damage)
+
+
+def _gaps(missing: list[int], time_base) -> list[Damage]:
+    """Group the pts of packets that gave no frame into damaged ranges (consecutive in packet order)."""
+    out: list[Damage] = []
+    for pts in missing:
+        t = float(pts * time_base)
+        if out and out[-1].what == "did not decode" and t - out[-1].end < 1.0:
+            out[-1] = Damage(out[-1].start, t, out[-1].packets + 1, "did not decode")
+        else:
+            out.append(Damage(t, t, 1, "did not decode"))
+    return out

@@ -101,11 +101,12 @@ def write_sample(path: Path | str, spec: SampleSpec | None = None) -> Path:
             out.mux(packet)
         duration = float(pts * time_base)
         for a, freq in audios:
-            _write_tone(out, a, freq, duration)
+            write_tone(out, a, freq, duration)
     return path
 
 
-def _write_tone(out, stream, freq: float, seconds: float) -> None:
+def write_tone(out, stream, freq: float, seconds: float) -> None:
+    """Encode ``seconds`` of a sine at ``freq`` Hz into the stereo audio ``stream`` of ``out``, and flush it."""
     import av
 
     cc = stream.codec_context

@@ -157,6 +157,10 @@ class WriterReport:
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0  # busy time converting, encoding and muxing
+    # Audio/subtitle packets of a damaged input that could not be copied (out of time order, refused by
+    # the muxer), and the first reason: the writer copies what it can; ``check_output`` decides.
+    side_dropped: int = 0
+    side_damage: str | None = None
 
 
 def open_writer(
@@ -181,8 +185,13 @@ def open_writer(
     return VideoWriter(path, fmt, source, width, height, settings, time_base, rotation, side_source, rebase)
 
 
-def plan_side_streams(src, fmt: str, supported: set[str], audio: bool, report: WriterReport) -> list:
+def plan_side_streams(
+    src, fmt: str, supported: set[str], audio: bool, report: WriterReport, source: VideoInfo | None = None
+) -> list:
     """What happens to each audio and subtitle stream of ``src`` in a ``fmt`` output, in source order.
+
+    ``source`` (the input's description) names the streams with nothing to copy: declared with no packets,
+    or with no known codec (a damaged header, only a ``--salvage`` run gets this far with one).
 
     Returns ``(stream, None)`` to copy a stream packet for packet, ``(stream, encoder)`` to re-encode audio
     the container cannot hold (AAC, or Opus for WebM); subtitles it cannot hold are dropped.  Records
@@ -192,7 +201,13 @@ def plan_side_streams(src, fmt: str, supported: set[str], audio: bool, report: W
     for s in src.streams:
         if s.type not in ("audio", "subtitle") or (s.type == "audio" and not audio):
             continue
-        name = s.codec_context.name if s.codec_context else "unknown"
+        if not copyable(source, s.index):
+            report.warnings.append(f"{s.type} stream {s.index} has no packets or no known codec; not copied")
+            continue
+        if s.codec_context is None:
+            report.warnings.append(f"{s.type} stream {s.index} has no known codec (damaged); not copied")
+            continue
+        name = s.codec_context.name or "unknown"
         if name in supported:
             target, action = None, "copy"
         elif s.type == "audio":
@@ -207,6 +222,14 @@ def plan_side_streams(src, fmt: str, supported: set[str], audio: bool, report: W
             {"index": s.index, "codec": name, "action": action}
         )
     return plan
+
+
+def copyable(source: VideoInfo | None, index: int) -> bool:
+    """Whether side stream ``index`` of ``source`` has packets and a codec (True when not described)."""
+    if source is None:
+        return True
+    side = next((d for d in (*source.audio_streams, *source.subtitle_streams) if d["index"] == index), None)
+    return side is None or (side.get("packets", 1) > 0 and side["codec"] is not None)
 
 
 def _chroma_alignment(pix_fmt: str) -> tuple[int, int]:
@@ -292,6 +315,7 @@ class VideoWriter:
         self._period = 1 / source.fps if source.fps else 0.0
         self._side = None
         self._pending = None
+        self._side_dts: dict[int, int] = {}  # the last decode time muxed per side stream
         pix_fmt, warnings = choose_pix_fmt(settings.codec, source, settings.pix_fmt)
         self.report.pix_fmt = pix_fmt
         self.report.warnings.extend(warnings)
@@ -363,7 +387,9 @@ class VideoWriter:
             return
         src = open_input(Path(self.side_source))
         fmt = self.container.format.name
-        plan = plan_side_streams(src, fmt, self.container.supported_codecs, self.settings.audio, self.report)
+        plan = plan_side_streams(
+            src, fmt, self.container.supported_codecs, self.settings.audio, self.report, self.source
+        )
         if not plan:
             src.close()
             return
@@ -377,11 +403,30 @@ class VideoWriter:
         self._side_iter = src.demux(*[s for s, _ in plan])
 
     def _next_side_packet(self):
-        for pkt in self._side_iter:
-            if pkt.size == 0:
-                continue  # the demuxer's flush packet (a real packet may lack a dts: never test that)
-            return pkt
+        import av
+
+        try:
+            for pkt in self._side_iter:
+                if pkt.size == 0:
+                    continue  # the demuxer's flush packet (a real packet may lack a dts: never test that)
+                return pkt
+        except (av.error.FFmpegError, UnicodeDecodeError, OverflowError) as exc:
+            # A damaged input (only a --salvage run reaches here: the pre-flight refuses it otherwise).
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            self.report.warnings.append(f"audio/subtitle copy stopped early: the input is damaged ({reason})")
         return None
+
+    def _in_order(self, pkt, out) -> bool:
+        """Whether a side packet keeps its stream's decode times increasing, which muxers require; damaged
+        input's packets that would not are dropped and counted (a --salvage run)."""
+        if pkt.dts is None:
+            return True
+        last = self._side_dts.get(pkt.stream.index)
+        if last is not None and pkt.dts <= last:
+            self._side_damaged(pkt, "timestamps out of order")
+            return False
+        self._side_dts[pkt.stream.index] = pkt.dts
+        return True
 
     @staticmethod
     def _packet_time(pkt) -> float | None:
@@ -390,6 +435,8 @@ class VideoWriter:
 
     def _mux_side_until(self, seconds: float | None) -> None:
         """Mux side packets up to ``seconds`` of output time (all remaining when None)."""
+        import av
+
         if self._side is None:
             return
         while True:
@@ -418,12 +465,24 @@ class VideoWriter:
                 pkt.pts = None if pkt.pts is None else pkt.pts - shift
                 pkt.dts = None if pkt.dts is None else pkt.dts - shift
             out, transcoder = self._side_map[pkt.stream.index]
-            if transcoder is not None:
-                for encoded in transcoder.packets(pkt):
-                    self.container.mux(encoded)
-            else:
-                pkt.stream = out
-                self.container.mux(pkt)
+            if not self._in_order(pkt, out):
+                continue
+            try:
+                if transcoder is not None:
+                    for encoded in transcoder.packets(pkt):
+                        self.container.mux(encoded)
+                else:
+                    pkt.stream = out
+                    self.container.mux(pkt)
+            except av.error.FFmpegError as exc:  # a damaged packet of the input (e.g. a broken ADTS header)
+                self._side_damaged(pkt, exc.strerror or type(exc).__name__)
+
+    def _side_damaged(self, pkt, reason: str) -> None:
+        t = self._packet_time(pkt)
+        self.report.side_dropped += 1
+        if self.report.side_damage is None:
+            at = f" at {t:.3f}s" if t is not None else ""
+            self.report.side_damage = f"{pkt.stream.type} stream #{pkt.stream.index}{at}: {reason}"
 
     # -- video -------------------------------------------------------------------------------------------------
     def _mux_video(self, packets) -> None:
@@ -484,6 +543,11 @@ class VideoWriter:
             raise EncodeError(f"finishing the output failed: {exc.strerror or exc}") from None
         finally:
             self._release()
+            if self.report.side_dropped:
+                self.report.warnings.append(
+                    f"{self.report.side_dropped} damaged audio/subtitle packet(s) of the input were dropped "
+                    f"(first: {self.report.side_damage})"
+                )
             self.report.seconds += time.perf_counter() - started
 
     def abort(self) -> None:
