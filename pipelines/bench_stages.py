@@ -142,37 +142,22 @@ def time_model_device(upscaler, frames: list[np.ndarray], batches: int) -> Stage
 
 
 def time_device_path(upscaler, planes: list[tuple], fmt) -> Stage:
-    """YUV planes -> device -> RGB -> network -> YUV -> host, batched, one host sync per batch."""
-    import torch
-
-    from vsr.pipelines.transfer import PlaneTransfer
-    from vsr.pipelines.yuv import rgb_to_yuv, yuv_to_rgb
-
-    transfer = PlaneTransfer(upscaler.device)
+    """YUV planes -> device -> RGB -> network -> YUV -> host, batched, one host sync per batch: the
+    device frame path ``vsr enhance`` runs (``Upscaler.start_planes``), without decoding and encoding."""
     n = upscaler.batch_size
+    upscaler.start_planes(planes[:n], fmt, fmt).wait()  # warm-up
 
-    def batch(chunk) -> object:
-        y, u, v = transfer.upload(chunk)
-        rgb = yuv_to_rgb(y, u, v, fmt)
-        if upscaler.device.type == "cuda" and upscaler.has_params:
-            rgb = rgb.contiguous(memory_format=torch.channels_last)
-        out = upscaler._forward(rgb)
-        return transfer.download(rgb_to_yuv(out, fmt))
-
-    with torch.inference_mode():
-        batch(planes[:n]).wait()  # warm-up
-
-        def run() -> None:
-            pending = None
-            for i in range(0, len(planes), n):
-                nxt = batch(planes[i : i + n])
-                if pending is not None:
-                    pending.wait()  # hand batch i-1 to the encoder while batch i computes
-                pending = nxt
+    def run() -> None:
+        pending = None
+        for i in range(0, len(planes), n):
+            nxt = upscaler.start_planes(planes[i : i + n], fmt, fmt)
             if pending is not None:
-                pending.wait()
+                pending.wait()  # hand batch i-1 to the encoder while batch i computes
+            pending = nxt
+        if pending is not None:
+            pending.wait()
 
-        seconds = timed(run, upscaler.device)
+    seconds = timed(run, upscaler.device)
     return Stage(len(planes), seconds)
 
 

@@ -25,23 +25,41 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import EnhanceConfig
-from vsr.errors import DecodeError, EncodeError, OutputError, UsageError
+from vsr.errors import DecodeError, EncodeError, OutputError, UsageError, VsrError
 from vsr.pipelines.enhance_report import BusySeconds, EnhanceReport, ModelUse, resolved_options
 from vsr.pipelines.stream import Stage
 
 
 @dataclass
 class FrameStage:
-    """Whole-frame mode: every frame through the model."""
+    """Whole-frame mode: every frame through the model.
+
+    Frames that carry YUV planes (the device frame path, ``yuv`` = the source's and the encoder's
+    ``YuvFormat``) stay planes: each push starts its batch on the device and returns the batch before it,
+    whose download has finished meanwhile, so copies overlap compute; ``flush`` returns the last one.
+    """
 
     upscaler: Any
+    yuv: tuple[Any, Any] | None = None
+    _in_flight: tuple[list, Any] | None = None
 
     def push(self, frames: list) -> list:
+        if frames and frames[0].planes is not None:
+            started = self.upscaler.start_planes([f.planes for f in frames], *self.yuv)
+            done, self._in_flight = self._landed(), (frames, started)
+            return done
         images = self.upscaler([f.image for f in frames])
         return [f.with_image(image) for f, image in zip(frames, images, strict=True)]
 
+    def _landed(self) -> list:
+        if self._in_flight is None:
+            return []
+        frames, pending = self._in_flight
+        self._in_flight = None
+        return [f.with_planes(p) for f, p in zip(frames, pending.wait(), strict=True)]
+
     def flush(self) -> list:
-        return []
+        return self._landed()
 
     def report(self) -> dict[str, Any]:
         return {}
@@ -101,6 +119,7 @@ class BuiltStage:
             device=str(next(iter(self.upscalers.values())).device),
             models=self.model_uses(),
             altered_mask=str(config.altered_mask) if config.altered_mask else None,
+            frame_path="yuv" if getattr(self.stage, "yuv", None) else "rgb",
             **fields,
         )
 
@@ -248,6 +267,46 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
     return BuiltStage(stage, mode, ups, built, warnings)
 
 
+def use_device_path(config: EnhanceConfig, built: BuiltStage, info) -> bool:
+    """Whether frames travel as YUV planes converted on the device (``--frame-path``: auto = on CUDA, in
+    frame mode, for planar-YUV video); ``--frame-path yuv`` where it cannot work is a usage error."""
+    from vsr.media.planes import plane_layout
+    from vsr.media.writer import picture_format
+    from vsr.pipelines.yuv import KR_KB
+
+    if config.frame_path == "rgb":
+        return False
+    pix_out, matrix, _ = picture_format(encode_settings(config), info)
+    why = None
+    if built.mode != "frame":
+        why = "face mode works on RGB frames"
+    elif config.altered_mask or config.ffmpeg_bin:
+        why = "--altered-mask and --ffmpeg-bin take RGB frames"
+    elif matrix not in KR_KB:
+        why = f"the colour matrix {matrix} has no device conversion"
+    else:
+        try:
+            plane_layout(info.pix_fmt), plane_layout(pix_out)
+        except VsrError as exc:
+            why = str(exc)
+    if why:
+        if config.frame_path == "yuv":
+            raise UsageError(f"--frame-path yuv cannot be used here: {why}; use --frame-path rgb")
+        return False
+    return config.frame_path == "yuv" or built.upscalers["frame"].device.type == "cuda"
+
+
+def device_formats(config: EnhanceConfig, info) -> tuple[Any, Any]:
+    """The ``YuvFormat``s of the device frame path: the decoder's planes in, the encoder's out."""
+    from vsr.media.writer import full_range, picture_format
+    from vsr.pipelines.yuv import YuvFormat
+
+    pix_out, matrix, full = picture_format(encode_settings(config), info)
+    return YuvFormat.for_pix_fmt(info.pix_fmt, matrix, full_range(info)), YuvFormat.for_pix_fmt(
+        pix_out, matrix, full
+    )
+
+
 # -- step 4: checks -------------------------------------------------------------------------------------------
 def check_output(reader, writer, written, config: EnhanceConfig) -> dict[str, bool]:
     """Frames, timestamps, audio and rotation of the written file against the input; raise on violation.
@@ -335,6 +394,10 @@ def enhance(
         )
         # 2. Load the models and build the stage.
         built = stage or build_stage(config, models)
+        if use_device_path(
+            config, built, info
+        ):  # YUV planes from decoder to encoder, converted on the device
+            reader.planes, built.stage.yuv = True, device_formats(config, info)
         progress.begin()  # rate and ETA count from here: model loading is not frame work
         for w in built.warnings:
             progress.line(f"warning: {w}")

@@ -79,6 +79,7 @@ class EnhanceReport:
     mode: str = ""
     scale: int = 0
     device: str = ""
+    frame_path: str = "rgb"  # rgb: converted on the host; yuv: planes converted on the device (--frame-path)
     models: list[ModelUse] = field(default_factory=list)
     frames_in: int = 0
     frames_out: int = 0

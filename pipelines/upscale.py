@@ -86,6 +86,7 @@ class Upscaler:
                 f"--tile {tile} ignored: {getattr(module, 'arch', 'this model')} must see whole inputs"
             )
         self.stats = UpscalerStats(batch_size=self.batch_size, tile=self.tile, warnings=warnings)
+        self._transfer = None  # the device frame path's PlaneTransfer, made on first use
 
     # -- public ---------------------------------------------------------------------------------------------
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -107,7 +108,49 @@ class Upscaler:
         self.stats.seconds += time.perf_counter() - started
         return out
 
+    def start_planes(self, frames: list[tuple], src, dst) -> PendingFrames:
+        """The device frame path: upscale frames given as YUV planes (``src``, a ``YuvFormat``) into planes of
+        ``dst``.  The planes are uploaded (pinned ring buffers and a copy stream on CUDA), converted to RGB,
+        run, converted back and downloaded on the device; the host touches no pixel.  Returns at once with
+        the download in flight: ``wait()`` on the result is the one host sync per batch, so a stage can hand
+        the previous batch to the encoder while this one computes.  Out-of-memory backoff as for RGB."""
+        from vsr.pipelines.transfer import PlaneTransfer
+
+        if self._transfer is None:
+            self._transfer = PlaneTransfer(self.device)
+        started = time.perf_counter()
+        if frames and not self.tile:
+            y = frames[0][0]
+            self._auto_tile((y.shape[0], y.shape[1], 3))
+        pending, i = [], 0
+        while i < len(frames):
+            chunk = frames[i : i + self.batch_size]
+            try:
+                pending.append(self._run_planes(chunk, src, dst))
+            except torch.OutOfMemoryError:
+                self._shrink_after_oom((chunk[0][0].shape[0], chunk[0][0].shape[1], 3))
+                continue
+            i += len(chunk)
+        self.stats.frames += len(frames)
+        self.stats.seconds += time.perf_counter() - started
+        return PendingFrames(pending, self.stats)
+
     # -- internals ------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _run_planes(self, chunk: list[tuple], src, dst):
+        from vsr.pipelines.yuv import rgb_to_yuv, yuv_to_rgb
+
+        x = yuv_to_rgb(*self._transfer.upload(chunk), src)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.stats.batches += 1
+        if self.tile and (x.shape[-1] > self.tile or x.shape[-2] > self.tile):
+            y = self.forward_tiled(x)
+            self.stats.tiled_frames += len(chunk)
+        else:
+            y = self._forward(x)
+        return self._transfer.download(rgb_to_yuv(y.clamp_(0, 1), dst))
+
     def _auto_tile(self, shape: tuple[int, ...]) -> None:
         """Tile when one frame's activations would not fit in a fair share of device memory."""
         if not self.has_params:
@@ -214,6 +257,20 @@ class Upscaler:
                 out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = tile_out[
                     :, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s
                 ]
+        return out
+
+
+@dataclass
+class PendingFrames:
+    """Planes of a batch on their way back from the device; ``wait()`` returns one (Y, U, V) per frame."""
+
+    parts: list  # PendingPlanes, one per model call (more than one after an out-of-memory backoff)
+    stats: UpscalerStats
+
+    def wait(self) -> list[tuple]:
+        started = time.perf_counter()
+        out = [planes for part in self.parts for planes in part.wait()]
+        self.stats.seconds += time.perf_counter() - started  # waiting for the device is model time
         return out
 
 

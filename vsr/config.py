@@ -19,6 +19,7 @@ MODES = ("auto", "face", "frame")
 BACKGROUNDS = ("model", "lanczos", "bicubic")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 LAYOUTS = ("side", "split")
+FRAME_PATHS = ("auto", "rgb", "yuv")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class EnhanceConfig:
     model: str | None = None  # None = the registry default for the scale
     device: str = "auto"
     precision: str = "auto"
+    frame_path: str = "auto"  # --frame-path: yuv = planes converted on the device; auto = yuv on CUDA
     batch_size: int | None = None  # None = auto
     tile: int = 0
     codec: str | None = None  # None = libx264, or VP9 for .webm
@@ -89,6 +91,10 @@ class EnhanceConfig:
             raise ConfigError(f"--duration must be more than 0 seconds, got {self.duration}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.frame_path not in FRAME_PATHS:
+            raise ConfigError(
+                f"--frame-path must be one of {', '.join(FRAME_PATHS)}, got {self.frame_path!r}"
+            )
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.face.background not in BACKGROUNDS:

@@ -284,6 +284,14 @@ def _enhance_option_list(report: bool) -> list:
             else []
         ),
         option(
+            "--frame-path",
+            type=click.Choice(["auto", "rgb", "yuv"]),
+            default="auto",
+            show_default=True,
+            help="Frame mode: yuv = decoder planes converted to RGB and back on the device (no per-pixel host "
+            "work); rgb = converted on the host; auto = yuv on CUDA.",
+        ),
+        option(
             "--salvage",
             is_flag=True,
             help="Damaged input: enhance every frame that decodes at its own time (gaps stay gaps) and list the "
@@ -378,6 +386,7 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
         segment_seconds=params.get("segment_seconds", 60.0),
         resume=params.get("resume", False),
         salvage=params["salvage"],
+        frame_path=params["frame_path"],
         limits=input_limits(params),
         overwrite=params["overwrite"],
         quiet=params["quiet"],

@@ -25,6 +25,7 @@ import numpy as np
 
 from vsr.errors import ConfigError, DecodeError, InputError, UnsupportedError
 from vsr.media.limits import InputLimits
+from vsr.media.planes import frame_planes
 from vsr.media.probe import VideoInfo, guess_matrix, main_video_stream, open_input
 
 SALVAGE_HINT = "pass --salvage to enhance the frames that decode"
@@ -54,15 +55,22 @@ class Frame:
     frame (face mode): an HxW float32 weight in [0, 1] at the output's size, 1 where the pixel is the
     face model's.  Stages keep a frame whole and return ``with_image`` copies, so timing never has to be
     paired again.
+
+    On the device frame path (``VideoReader(planes=True)``) a frame carries its decoder's YUV ``planes``
+    (Y, U, V arrays) instead of RGB pixels, ``image`` is None, and the writer encodes planes as they are.
     """
 
-    image: np.ndarray
+    image: np.ndarray | None
     pts: int
     index: int
     altered: np.ndarray | None = None
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def with_image(self, image: np.ndarray, altered: np.ndarray | None = None) -> Frame:
-        return dataclasses.replace(self, image=image, altered=altered)
+        return dataclasses.replace(self, image=image, altered=altered, planes=None)
+
+    def with_planes(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Frame:
+        return dataclasses.replace(self, image=None, planes=planes)
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,10 @@ class VideoReader:
         clip: Clip | None = None,
         limits: InputLimits | None = None,
         salvage: bool = False,
+        planes: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.planes = planes  # yield YUV planes as decoded (the device frame path), not RGB
         self.clip = clip or Clip()
         self.limits = limits or InputLimits()
         self.salvage = salvage
@@ -184,6 +194,9 @@ class VideoReader:
             t = float(pts * time_base)
             self.first_time = t if self.first_time is None else min(self.first_time, t)
             self.last_time = t if self.last_time is None else max(self.last_time, t)
+            if self.planes:
+                self.frames_decoded += 1
+                return Frame(image=None, pts=pts, index=self.frames_decoded - 1, planes=frame_planes(frame))
             rgb_frame = reformatter.reformat(
                 frame,
                 width=self.info.width,

@@ -49,9 +49,11 @@ CRF_RANGE = {
 
 
 class Frame(Protocol):
-    """What a writer encodes: pixels (H, W, 3 RGB, uint8 or uint16) and the source pts of the frame."""
+    """What a writer encodes (``vsr.media.reader.Frame``): pixels (H, W, 3 RGB, uint8 or uint16) or YUV
+    planes in the writer's format, and the source pts of the frame."""
 
-    image: np.ndarray
+    image: np.ndarray | None
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     pts: int
 
 
@@ -224,6 +226,21 @@ def plan_side_streams(
     return plan
 
 
+def full_range(source: VideoInfo) -> bool:
+    """Whether pictures for ``source`` are written full range (``pc``), as the source is; else limited."""
+    return source.color_range == 2 or source.pix_fmt.startswith("yuvj")
+
+
+def picture_format(settings: EncodeSettings, source: VideoInfo) -> tuple[str, str, bool]:
+    """(pix_fmt, swscale matrix, full range) of the pictures a writer with ``settings`` encodes for
+    ``source``: what a stage on the device frame path must hand it as planes (the writer decides the same)."""
+    return (
+        choose_pix_fmt(settings.codec, source, settings.pix_fmt)[0],
+        guess_matrix(source.colorspace, source.height)[0],
+        full_range(source),
+    )
+
+
 def copyable(source: VideoInfo | None, index: int) -> bool:
     """Whether side stream ``index`` of ``source`` has packets and a codec (True when not described)."""
     if source is None:
@@ -333,7 +350,7 @@ class VideoWriter:
             self.report.warnings.append(
                 f"input has no colour matrix tag; decoded as {self.matrix} and tagged the output so it displays the same"
             )
-        self.range = "JPEG" if source.color_range == 2 or source.pix_fmt.startswith("yuvj") else "MPEG"
+        self.range = "JPEG" if full_range(source) else "MPEG"
 
         self._open_encoder(av, path, fmt, time_base)
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -492,26 +509,37 @@ class VideoWriter:
             if t is not None:
                 self._mux_side_until(t)
 
-    def write(self, frame: Frame) -> None:
-        """Encode one RGB frame at its source pts (counted in the writer's time base)."""
+    def _picture(self, frame: Frame):
+        """The encoder's picture of ``frame``: its planes as they are (the device frame path made them in
+        the encoder's format), or its RGB pixels converted by swscale."""
         import av
 
-        started = time.perf_counter()
+        if frame.planes is not None:
+            from vsr.media.planes import frame_from_planes
+
+            return frame_from_planes(frame.planes, self.report.pix_fmt)
         image = frame.image
-        if self._offset is None:
-            self._offset = frame.pts
-        pts = frame.pts - self._offset
-        self._end_time = max(self._end_time, float(pts * self.time_base) + self._period)
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         video = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
-        video = self._reformatter.reformat(
+        return self._reformatter.reformat(
             video,
             format=self.report.pix_fmt,
             dst_colorspace=self.matrix,
             src_color_range="JPEG",
             dst_color_range=self.range,
         )
+
+    def write(self, frame: Frame) -> None:
+        """Encode one frame (RGB pixels or YUV planes) at its source pts (counted in the writer's time base)."""
+        import av
+
+        started = time.perf_counter()
+        if self._offset is None:
+            self._offset = frame.pts
+        pts = frame.pts - self._offset
+        self._end_time = max(self._end_time, float(pts * self.time_base) + self._period)
+        video = self._picture(frame)
         video.pts = pts
         video.time_base = self.time_base
         try:
