@@ -143,13 +143,15 @@ class Upscaler:
         x = yuv_to_rgb(*self._transfer.upload(chunk), src)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        return self._transfer.download(rgb_to_yuv(self._network(x).clamp_(0, 1), dst))
+
+    def _network(self, x: torch.Tensor) -> torch.Tensor:
+        """One batch (N, 3, H, W in [0, 1]) through the model, in tiles when frames exceed ``tile``."""
         self.stats.batches += 1
         if self.tile and (x.shape[-1] > self.tile or x.shape[-2] > self.tile):
-            y = self.forward_tiled(x)
-            self.stats.tiled_frames += len(chunk)
-        else:
-            y = self._forward(x)
-        return self._transfer.download(rgb_to_yuv(y.clamp_(0, 1), dst))
+            self.stats.tiled_frames += x.shape[0]
+            return self.forward_tiled(x)
+        return self._forward(x)
 
     def _auto_tile(self, shape: tuple[int, ...]) -> None:
         """Tile when one frame's activations would not fit in a fair share of device memory."""
@@ -225,13 +227,7 @@ class Upscaler:
     @torch.inference_mode()
     def _run_chunk(self, chunk: list[np.ndarray]) -> list[np.ndarray]:
         x, peak, dtype = self._to_device(chunk)
-        self.stats.batches += 1
-        if self.tile and (x.shape[-1] > self.tile or x.shape[-2] > self.tile):
-            y = self.forward_tiled(x)
-            self.stats.tiled_frames += len(chunk)
-        else:
-            y = self._forward(x)
-        y = y.clamp_(0, 1).mul_(peak).round_()
+        y = self._network(x).clamp_(0, 1).mul_(peak).round_()
         y = (
             y.to(torch.int32 if dtype == np.uint16 else torch.uint8)
             .permute(0, 2, 3, 1)
