@@ -150,6 +150,7 @@ class BenchResult:
             "face_over_frame_end_to_end": ratio(self.fps("end_to_end"), frame_e2e)
             if self.mode == "face"
             else None,
+            "device_path_over_host_path": ratio(self.fps("end_to_end"), self.fps("end_to_end_host")),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,6 +199,7 @@ STAGE_LABELS = {
     "encode": "encode",
     "end_to_end": "end-to-end",
     "end_to_end_frame": "end-to-end (frame)",
+    "end_to_end_host": "end-to-end (host RGB path)",
     "reference": "reference loop",
 }
 
@@ -294,6 +296,9 @@ def run_bench(config: BenchConfig) -> BenchResult:
             if config.mode == "face":
                 frame_report = run_enhance(path, config, model, "frame", tmp)
                 result.stages["end_to_end_frame"] = Stage(frame_report["frames_out"], frame_report["seconds"])
+            elif report["frame_path"] == "yuv":  # the device frame path ran: time the host path beside it
+                host = run_enhance(path, config, model, "frame", tmp, frame_path="rgb")
+                result.stages["end_to_end_host"] = Stage(host["frames_out"], host["seconds"])
         # 7. reference loop
         result.stages["reference"] = time_reference(loaded.module, frames, device, result.precision)
         if device.type == "cuda":

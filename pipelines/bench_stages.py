@@ -198,7 +198,9 @@ def time_encode(path: Path, frames: list[np.ndarray], scale: int, config, tmp: P
     return Stage(len(frames), time.perf_counter() - start)
 
 
-def run_enhance(path: Path, config, model: str, mode: str, tmp: Path) -> dict[str, Any]:
+def run_enhance(
+    path: Path, config, model: str, mode: str, tmp: Path, frame_path: str = "auto"
+) -> dict[str, Any]:
     """One ``vsr enhance`` run into a temporary output; returns its report.
 
     The only place ``vsr bench`` calls the pipeline: when the orchestrator's signature changes, change this.
@@ -208,7 +210,8 @@ def run_enhance(path: Path, config, model: str, mode: str, tmp: Path) -> dict[st
 
     cfg = EnhanceConfig(
         input=path,
-        output=tmp / f"end-to-end-{mode}.mp4",
+        output=tmp / f"end-to-end-{mode}-{frame_path}.mp4",
+        frame_path=frame_path,
         scale=config.scale,
         model=model,
         device=config.device,
