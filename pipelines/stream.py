@@ -16,11 +16,17 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from vsr.errors import DecodeError
+
 _END = object()
 _POLL = 0.1
+# A decode thread that hands over nothing for this long is stuck inside FFmpeg (the pre-flight has
+# demuxed the whole file already, so a stall here is a decoder hang on a hostile stream).
+STALL_SECONDS = 300.0
 
 
 class _Failure:
@@ -32,10 +38,17 @@ class BackgroundIterator:
     """Iterate ``source`` in a daemon thread, ``maxsize`` items ahead of the consumer."""
 
     def __init__(
-        self, source: Iterable[Any], maxsize: int, stop: threading.Event, name: str = "producer"
+        self,
+        source: Iterable[Any],
+        maxsize: int,
+        stop: threading.Event,
+        name: str = "producer",
+        stall_seconds: float | None = None,
     ) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._stop = stop
+        self.stall_seconds = stall_seconds  # waiting longer than this for an item is a hang
+        self.stalled = False
         self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
         self._thread.start()
 
@@ -58,6 +71,7 @@ class BackgroundIterator:
             self._put(_Failure(exc))
 
     def __iter__(self) -> Iterator[Any]:
+        waiting_since = time.monotonic()
         while True:
             try:
                 item = self._queue.get(timeout=_POLL)
@@ -68,7 +82,15 @@ class BackgroundIterator:
                     raise RuntimeError(
                         f"{self._thread.name} thread ended without finishing its stream"
                     ) from None
+                waited = time.monotonic() - waiting_since
+                if self.stall_seconds is not None and waited > self.stall_seconds:
+                    self.stalled = True  # the thread is stuck in native code: it cannot be joined
+                    raise DecodeError(
+                        f"{self._thread.name} made no progress for {waited:.0f}s (FFmpeg hung on the input); "
+                        "the file is damaged or hostile"
+                    ) from None
                 continue
+            waiting_since = time.monotonic()
             if item is _END:
                 return
             if isinstance(item, _Failure):
@@ -76,7 +98,8 @@ class BackgroundIterator:
             yield item
 
     def join(self) -> None:
-        self._thread.join()
+        if not self.stalled:  # a stuck daemon thread is left behind; the process can still exit
+            self._thread.join()
 
 
 class BackgroundConsumer:
@@ -150,6 +173,7 @@ def run_stage(
     on_frames: Callable[[int], None] | None = None,
     piece_of: Callable[[Any], int] | None = None,
     fresh_stage: Callable[[], Stage] | None = None,
+    stall_seconds: float | None = STALL_SECONDS,
 ) -> None:
     """Decode thread -> ``stage`` in batches of ``batch`` (this thread) -> ``sink`` in an encode thread.
 
@@ -157,11 +181,14 @@ def run_stage(
     two pieces, and at each new piece the stage is flushed and replaced by ``fresh_stage()``: every
     piece is computed exactly as if the run had started there (what makes ``--resume`` repeatable).
     Returns when every frame has reached ``sink``; on any error (or Ctrl-C) both threads are stopped and
-    joined before the error propagates with its type.
+    joined before the error propagates with its type.  A decode thread that delivers nothing for
+    ``stall_seconds`` is a hang: the run fails with a ``DecodeError`` (the stuck thread is abandoned).
     """
     stop = threading.Event()
     depth = 2 * batch + 2
-    producer = BackgroundIterator(source, maxsize=depth, stop=stop, name="decode")
+    producer = BackgroundIterator(
+        source, maxsize=depth, stop=stop, name="decode", stall_seconds=stall_seconds
+    )
     consumer = BackgroundConsumer(sink, maxsize=depth, stop=stop, name="encode")
 
     def emit(frames: list[Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -81,6 +82,30 @@ def test_producer_error_keeps_its_type():
             got.append(x)
     it.join()
     assert got == [1]
+
+
+def test_a_stalled_decoder_is_a_clear_error_not_a_frozen_run():
+    from vsr.pipelines.stream import run_stage
+
+    release = threading.Event()
+
+    def frames():  # one frame, then a "decoder" stuck in native code (it never returns on its own)
+        yield 1
+        release.wait(60)
+
+    class Echo:
+        def push(self, frames):
+            return frames
+
+        def flush(self):
+            return []
+
+    seen = []
+    began = time.monotonic()
+    with pytest.raises(DecodeError, match=r"decode made no progress for 1s \(FFmpeg hung"):
+        run_stage(frames(), Echo(), sink=seen.append, batch=1, stall_seconds=1.0)
+    assert time.monotonic() - began < 10 and seen == [1]
+    release.set()
 
 
 def test_consumer_error_stops_and_is_raised():
