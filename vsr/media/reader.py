@@ -211,7 +211,9 @@ class VideoReader:
             return Frame(image=image, pts=pts, index=self.frames_decoded - 1)
 
         began = time.perf_counter()
-        fed: list[int] = []  # the pts of every video packet fed, to find what a salvaged file lost
+        # A salvage keeps the pts of every packet fed and frame got, to say where frames were lost
+        # (only then: a strict run's memory stays independent of the video's length).
+        fed: list[int] = []
         got: set[int] = set()
         for packet in self._demux(stream):
             if packet.size and not packet.is_discard:
@@ -231,7 +233,7 @@ class VideoReader:
                         f"({self.info.width}x{self.info.height} to {frame.width}x{frame.height}); "
                         "split the file there and enhance each part"
                     )
-                if frame.pts is not None:
+                if frame.pts is not None and self.salvage:
                     got.add(frame.pts)
                 if frame.pts is not None and last_pts is not None and frame.pts <= last_pts:
                     if self._out_of_order(frame, last_pts, time_base):
