@@ -89,6 +89,7 @@ def enhance_images(config: EnhanceConfig, *, models=None, stage=None, on_frames=
             try:
                 t0 = time.perf_counter()
                 image = read_image(src)
+                config.limits.check_frame(src, image.pixels.shape[1], image.pixels.shape[0])
                 t1 = time.perf_counter()
                 one = built.fresh_stage()
                 (done,) = one.push([Frame(image.pixels, pts=0, index=0)]) + one.flush()

@@ -246,3 +246,15 @@ def test_no_shell_strings_and_no_full_unpickling_anywhere():
             if "weights_only=True" not in call:
                 offenders.append(f"{path}: {call}")
     assert offenders == []
+
+
+def test_images_get_the_same_care(tmp_path):
+    import cv2
+
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    proc = invoke("enhance", str(fifo), str(tmp_path / "o.png"), "-q", "--model", "bicubic")
+    assert proc.returncode == 1 and "not a regular file" in proc.stderr
+    cv2.imwrite(str(tmp_path / "in.png"), np.zeros((64, 64, 3), np.uint8))
+    proc = invoke("enhance", str(tmp_path / "in.png"), str(tmp_path / "o.png"), "-q", "--max-pixels", "100")
+    assert proc.returncode == 1 and "--max-pixels" in proc.stderr and not (tmp_path / "o.png").exists()

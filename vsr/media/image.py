@@ -93,6 +93,8 @@ def read_image(path: Path | str) -> ImageFile:
         raise InputError(f"not found: {path}; check the path")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InputError(f"{path} is not a regular file")
     try:
         data = path.read_bytes()
     except OSError as exc:
