@@ -114,12 +114,15 @@ def make_engine(cfg: BatchConfig, n_tasks: int):
 
 
 def _expected_frames(path: Path) -> int:
+    """Frames of an input for the progress total, from the contained pre-flight: the batch's own process
+    never opens an input (a hostile file could crash it)."""
     from vsr.media.probe import probe
 
     try:
-        return probe(path).frames or 0
+        info = probe(path)
     except (VsrError, OSError):
         return 0
+    return info.frames or info.packets or 0
 
 
 def _decide(cfg: BatchConfig, jobs: list[Job]) -> tuple[dict[int, FileResult], list[Task], dict[int, dict]]:
