@@ -53,7 +53,7 @@ class BenchConfig:
     peak_tflops: float | None = None
     random_srresnet: tuple[int, int] | None = None  # (blocks, channels): untrained, for throughput only
     detector: str = "auto"
-    det_every: int = 1
+    det_every: int = 2  # what vsr enhance uses (FaceOptions.det_every)
     codec: str | None = None
     preset: str | None = None
     end_to_end: bool = True

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vsr.cli.options import compute_options, option
+from vsr.config import FaceOptions
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -36,7 +37,13 @@ from vsr.cli.options import compute_options, option
     help="Time an untrained SRResNet of this size (throughput only: its output is never kept).",
 )
 @option("--detector", default="auto", show_default=True, help="Face mode: auto, yuface, haar or yunet:PATH.")
-@option("--det-every", type=int, default=1, show_default=True, help="Face mode: detect every N frames.")
+@option(
+    "--det-every",
+    type=int,
+    default=FaceOptions.det_every,
+    show_default=True,
+    help="Face mode: detect every N frames (the vsr enhance default).",
+)
 @option("--codec", default=None, help="Encoder for the encode and end-to-end stages. [default: libx264]")
 @option("--preset", default=None, help="Encoder preset.")
 @option("--no-end-to-end", is_flag=True, help="Skip the end-to-end stage.")
