@@ -27,7 +27,7 @@ import numpy as np
 
 from vsr.atomic import write_atomic
 from vsr.errors import InputError, OutputError, UsageError
-from vsr.media.image import IMAGE_SUFFIXES, WRITE_SUFFIXES
+from vsr.media.image import IMAGE_SUFFIXES, WRITE_SUFFIXES, read_image, to_uint8, write_image
 
 MODEL_SIDE = 64  # restore-face's training side (data.hr_size); other .safetensors: same unless told
 TELEA_RADIUS = 5
@@ -93,8 +93,6 @@ class RestoreReport:
 
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A mask image (white = missing) as (H, W) bool, checked against the image's ``shape``."""
-    from vsr.media.image import read_image
-
     pixels = read_image(path).pixels  # upright RGB, 8- or 16-bit; a mask's alpha is not looked at
     if pixels.shape[:2] != shape:
         raise InputError(
@@ -134,20 +132,20 @@ def check_mask(mask: np.ndarray, what: str) -> np.ndarray:
     return mask
 
 
-# ---- geometry ----
+# ---- pixels ----
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """The colour channels of grey, RGB or RGBA pixels as (H, W, 3), same dtype."""
+    return image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
 
 
 def _to_rgb_float(image: np.ndarray) -> np.ndarray:
-    peak = float(np.iinfo(image.dtype).max)
-    rgb = image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-    return rgb.astype(np.float32) / peak
+    return _rgb(image).astype(np.float32) / float(np.iinfo(image.dtype).max)
 
 
 def _to_uint8_rgb(image: np.ndarray) -> np.ndarray:
-    from vsr.media.image import to_uint8
-
-    rgb = image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-    return to_uint8(np.ascontiguousarray(rgb))
+    return to_uint8(np.ascontiguousarray(_rgb(image)))
 
 
 class Restorer:
@@ -267,8 +265,7 @@ class Restorer:
         if self.upscaler is None:
             return image
         alpha = image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else None
-        rgb = image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-        (out,) = self.upscaler([np.ascontiguousarray(rgb)])
+        (out,) = self.upscaler([np.ascontiguousarray(_rgb(image))])
         if image.ndim == 2:
             return np.rint(out.astype(np.float32).mean(axis=2)).astype(image.dtype)
         if alpha is not None:
@@ -397,8 +394,6 @@ def restore_one(
     The file is read and written by ``vsr.media.image`` (bit depth, EXIF orientation, ICC profile,
     grey storage and alpha carried); a grey file is restored as grey, its alpha is never touched.
     """
-    from vsr.media.image import read_image, write_image
-
     start = time.perf_counter()
     result = ImageResult(input=str(image_path), mask=str(mask_path) if mask_path else None)
     source = read_image(image_path)
