@@ -9,6 +9,11 @@
    collapse guards read from RUN/metrics.csv) and ``restore-face.md``, whose targets section checks
    the measured gains over the better OpenCV method; ``benchmarks/results/restore_face_grid.jpg``.
 It prints the sha256 to paste into ``models/registry.py``.  Everything is measured here.
+
+A run that continued earlier weights (``vsr train --init``) names their card with ``--init-card``
+(a copy of the card JSON as it was before this release, e.g.
+``git show HEAD:models/cards/restore-face.json > /tmp/init-card.json``): the new card keeps that
+stage's facts and commands beside this run's, and counts the steps of both.
 """
 
 from __future__ import annotations
@@ -102,6 +107,47 @@ def grid_jpeg(pngs: list[Path], out: Path) -> int:
     return len(buf)
 
 
+PIXEL_LOSS = {"l1": "L1", "mse": "L2 (MSE)"}
+
+
+def stage_line(t: dict) -> str:
+    """One sentence on how a run trained: steps, size, losses, schedule."""
+    o, lo = t["optim"], t["loss"]
+    return (
+        f"{t['steps']} steps of batch {t['batch_size']} at {t['hr_size']}x{t['hr_size']},"
+        f" {PIXEL_LOSS.get(lo['pixel'], lo['pixel'])} ({t['restore']['hole_weight']}x inside the mask)"
+        f" + relativistic adversarial loss ({lo['adv_weight']}) from a spectral-norm PatchDiscriminator on"
+        f" image + mask, feature matching ({lo['feature_match_weight']}), occlusion kinds"
+        f" {t['restore']['kinds']} drawn at odds {t['restore']['kind_weights']}, lr {o['lr']} cosine"
+        f" (warmup {o['warmup_steps']}, down to {o['min_lr_ratio']}x), EMA {o.get('ema_decay', 0.999)}"
+    )
+
+
+def training_lines(info: dict) -> list[str]:
+    t = info["training"]
+    run = (
+        f"{stage_line(t)}.\n- Wall time {t['wall_minutes']} min, median {t['steps_per_s_median']} steps/s"
+        f" on {info['hardware']}."
+    )
+    init = t.get("init")
+    if init is None:
+        return [f"- `vsr train --task restore`, {run}"]
+    first = init["training"]
+    return [
+        f"- Stage 1 (the earlier release, sha256 {init['sha256'][:12]}...): `vsr train --task restore`,"
+        f" {stage_line(first)}"
+        + (
+            f" (not one clean cosine: {first['stretched_schedule']})"
+            if first.get("stretched_schedule")
+            else ""
+        )
+        + f".  Wall time {first['wall_minutes']} min, median"
+        f" {first['steps_per_s_median']} steps/s on {init['hardware']}.",
+        f"- Stage 2 (this file): `--init` from stage 1's weights (a fresh discriminator), {run}",
+        f"- In all {t['total_steps']} steps ({t['total_steps'] * t['batch_size']:,} samples).",
+    ]
+
+
 def targets(results: dict) -> list[str]:
     lines = []
     for kind, need in TARGETS.items():
@@ -164,11 +210,7 @@ def card_markdown(info: dict) -> str:
             "",
             "## Training",
             "",
-            f"- `vsr train --task restore`, {t['steps']} steps of batch {t['batch_size']} at {t['hr_size']}x{t['hr_size']},"
-            f" L1 ({t['restore']['hole_weight']}x inside the mask) + relativistic adversarial loss"
-            f" ({t['loss']['adv_weight']}) from a spectral-norm PatchDiscriminator on image + mask, feature matching"
-            f" ({t['loss']['feature_match_weight']}), lr {t['optim']['lr']} cosine, EMA {t['optim'].get('ema_decay', 0.999)}.",
-            f"- Wall time {t['wall_minutes']} min, median {t['steps_per_s_median']} steps/s on {info['hardware']}.",
+            *training_lines(info),
             "- Why 64x64: " + info["why_64"],
             "- Commands:",
             "",
@@ -178,6 +220,13 @@ def card_markdown(info: dict) -> str:
             "",
             "## Collapse guards (metrics.csv)",
             "",
+            *(
+                [
+                    "- Read from stage 2's metrics.csv (steps counted from its start; its discriminator started fresh)."
+                ]
+                if t.get("init")
+                else []
+            ),
             f"- Discriminator accuracy on real / fake (step, value): {g['d_acc_real']} / {g['d_acc_fake']}.",
             f"- Diversity of the restored regions across a batch over that of the true regions (1 = as varied as"
             f" real faces, 0 = one output for everyone): training {g['div_ratio']}; validation, one eye band for all"
@@ -210,7 +259,21 @@ def main() -> None:
     parser.add_argument("--collapse-note", default="")
     parser.add_argument("--limitations", default="")
     parser.add_argument("--why-64", default="")
+    parser.add_argument(
+        "--init-card",
+        type=Path,
+        default=None,
+        help="the card JSON of the weights the run started from (--init), as it was before this release",
+    )
+    parser.add_argument(
+        "--train-command",
+        default=None,
+        help="the vsr train command of the run (default: the first-stage one)",
+    )
     args = parser.parse_args()
+    init_card = (
+        json.loads(args.init_card.read_text()) if args.init_card else None
+    )  # before anything is written
     os.chdir(ROOT)
     weights = ROOT / "models" / "weights" / f"{NAME}.safetensors"
     digest = sh(
@@ -233,12 +296,24 @@ def main() -> None:
     from vsr.models.registry import REGISTRY, build_model
 
     facts = training_facts(args.run, args.wall_minutes)
-    commands = [
-        "vsr train --config models/recipes/restore_face.toml --data images:../shared/data/faces/train"
+    train_commands = [
+        args.train_command
+        or "vsr train --config models/recipes/restore_face.toml --data images:../shared/data/faces/train"
         f" --val images:../shared/data/faces/val --steps {facts['steps']} --device cpu --out runs/restore-face",
-        f"vsr train export runs/restore-face/last.ckpt models/weights/{NAME}.safetensors",
-        *[results[k]["command"] for k in KINDS],
+        f"vsr train export {args.run.relative_to(ROOT) if args.run.is_relative_to(ROOT) else args.run}/last.ckpt"
+        f" models/weights/{NAME}.safetensors",
     ]
+    if init_card is not None:
+        first = init_card["training"]
+        facts["init"] = {
+            "sha256": init_card["sha256"],
+            "hardware": init_card["hardware"],
+            "commands": [c for c in init_card["commands"] if c.startswith("vsr train")],
+            "training": {k: v for k, v in first.items() if k != "collapse_guards"},
+        }
+        facts["total_steps"] = first.get("total_steps", first["steps"]) + facts["steps"]
+        train_commands = facts["init"]["commands"] + train_commands
+    commands = [*train_commands, *[results[k]["command"] for k in KINDS]]
     module = build_model(REGISTRY[NAME].arch, 1)
     info = {
         "name": NAME,

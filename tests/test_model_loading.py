@@ -215,6 +215,19 @@ def test_alignment_puts_the_landmarks_on_the_template_and_warps_back_in_place():
     assert np.median(np.abs(face.astype(int) - reference)[inside]) <= 3
 
 
+def test_similarity_transform_recovers_a_known_one_and_refuses_degenerate_points():
+    from vsr.pipelines.face.align import FFHQ_TEMPLATE_512, similarity_transform
+
+    angle, k, shift = 0.3, 0.4, np.array([12.0, -7.5])
+    rot = k * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    src = FFHQ_TEMPLATE_512.astype(np.float64)
+    dst = src @ rot.T + shift
+    np.testing.assert_allclose(similarity_transform(src, dst), np.hstack([rot, shift[:, None]]), atol=1e-9)
+    np.testing.assert_allclose(similarity_transform(src[:2], dst[:2]) @ [*src[0], 1], dst[0], atol=1e-9)
+    with pytest.raises(ValueError, match="degenerate"):
+        similarity_transform(np.ones((5, 2)), dst)
+
+
 def test_face_box_eyes_stand_in_for_missing_landmarks():
     from vsr.pipelines.face.align import crop_landmarks
     from vsr.pipelines.face.geometry import face_box_from_eyes

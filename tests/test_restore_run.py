@@ -13,7 +13,8 @@ from restore_fixtures import chip, tiny_model, write_chips
 
 from vsr.cli import main
 from vsr.errors import InputError
-from vsr.pipelines.restore.run import RestoreOptions, Restorer, blend_seam, read_image
+from vsr.media.image import read_image
+from vsr.pipelines.restore.run import RestoreOptions, Restorer, blend_seam
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +81,55 @@ def test_cli_image_mask_file_and_report(model, tmp_path):
     (row,) = data["images"]
     assert row["status"] == "ok" and row["masked_pixels"] == int(_band(64, 64).sum())
     assert row["face"] == "whole image (--no-detect)"
-    restored, original = read_image(out), read_image(src)
+    restored, original = read_image(out).pixels, read_image(src).pixels
     assert np.array_equal(restored[~_band(64, 64)], original[~_band(64, 64)])
     assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
+
+
+def _file_variants(rgb8: np.ndarray) -> dict[str, np.ndarray]:
+    """The pixels as OpenCV writes them to PNG (BGR order, or one channel), 8- and 16-bit, grey, alpha."""
+    rng = np.random.default_rng(1)
+    rgb16 = rgb8.astype(np.uint16) * 257 + rng.integers(0, 200, rgb8.shape).astype(np.uint16)
+    alpha = rng.integers(0, 256, rgb8.shape[:2], dtype=np.uint8)
+    return {
+        "rgb8": rgb8[:, :, ::-1],
+        "rgb16": rgb16[:, :, ::-1],
+        "grey8": cv2.cvtColor(rgb8, cv2.COLOR_RGB2GRAY),
+        "grey16": cv2.cvtColor(rgb16, cv2.COLOR_RGB2GRAY),
+        "rgba8": np.dstack([rgb8[:, :, ::-1], alpha]),
+    }
+
+
+def test_cli_files_keep_depth_grey_alpha_and_unmasked_pixels_bit_exact(model, tmp_path):
+    band = _band(64, 64)
+    mask = _write_mask(tmp_path / "mask.png", band)
+    for name, stored in _file_variants(chip(5)).items():
+        src, out = tmp_path / f"{name}.png", tmp_path / f"{name}_out.png"
+        assert cv2.imwrite(str(src), stored)
+        assert _vsr("restore", src, out, "--mask", mask, "--model", model, "--no-detect") == 0, name
+        back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert back.dtype == stored.dtype and back.shape == stored.shape, name
+        assert np.array_equal(back[~band], stored[~band]), name
+        assert not np.array_equal(back[band], stored[band]), name
+        if name == "rgba8":
+            assert np.array_equal(back[..., 3], stored[..., 3])  # alpha is never touched
+
+
+def test_cli_applies_exif_orientation_to_image_and_mask_alike(model, tmp_path):
+    from PIL import Image
+
+    image = cv2.resize(chip(6), (64, 48))
+    band = _band(48, 64)
+    src = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: viewers turn it 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(image, 1))).save(src, quality=95, exif=exif)
+    upright = read_image(src).pixels
+    assert upright.shape == (48, 64, 3)
+    mask = _write_mask(tmp_path / "mask.png", band)  # drawn on the upright image
+    out = tmp_path / "out.png"
+    assert _vsr("restore", src, out, "--mask", mask, "--model", model, "--no-detect") == 0
+    assert np.array_equal(read_image(out).pixels[~band], upright[~band])
 
 
 def test_cli_mask_color_with_tolerance(model, tmp_path):
@@ -96,7 +143,7 @@ def test_cli_mask_color_with_tolerance(model, tmp_path):
     args = ("restore", src, out, "--mask-color", "250,0,250", "--model", model, "--no-detect")
     assert _vsr(*args, "--tolerance", "3", "--report", tmp_path / "r.json") == 0
     assert json.loads((tmp_path / "r.json").read_text())["images"][0]["masked_pixels"] == int(band.sum())
-    assert np.array_equal(read_image(out)[~band], painted[~band])
+    assert np.array_equal(read_image(out).pixels[~band], painted[~band])
 
 
 def test_cli_folder_masks_named_like_images_and_partial_failure(model, tmp_path):
@@ -163,6 +210,6 @@ def test_restore_then_upscale_gives_the_right_size(model, tmp_path, scale):
     out = tmp_path / "big.png"
     args = ("restore", src, out, "--mask", mask, "--model", model, "--no-detect", "--scale", str(scale))
     assert _vsr(*args, "--report", tmp_path / "r.json") == 0
-    assert read_image(out).shape == (40 * scale, 40 * scale, 3)
+    assert read_image(out).pixels.shape == (40 * scale, 40 * scale, 3)
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["sr_model"].startswith(f"face-x{scale}") and data["images"][0]["output_width"] == 40 * scale

@@ -81,3 +81,24 @@ def test_restore_task_trains_logs_guards_and_resumes_bit_identical(tmp_path):
     export_weights(full.checkpoint, out)
     restorer = Restorer(RestoreOptions(model=str(out), detect=False, device="cpu"))
     assert restorer.module.downsamples == 2
+
+
+def test_restore_run_continues_from_weights_with_init_and_refuses_another_shape(tmp_path):
+    import pytest
+    from restore_fixtures import tiny_model
+
+    from vsr.errors import ConfigError
+    from vsr.models.weights import read_safetensors
+
+    data = tmp_path / "faces"
+    write_chips(data, 8, side=24)
+    weights = tiny_model(tmp_path / "init.safetensors", seed=3)
+    start, _ = read_safetensors(weights)
+    flags = _flags(data, tmp_path / "cont", init=str(weights), steps=1, **{"optim.lr": 1e-12})
+    result = train(resolve(flags=flags), live=False)
+    params = load_checkpoint(result.checkpoint)["params"]
+    for name, value in start.items():  # one step at a vanishing lr: still the init's weights
+        torch.testing.assert_close(params[name], value, atol=1e-6, rtol=0)
+    other = _flags(data, tmp_path / "other", init=str(weights), **{"model.channels": 8})
+    with pytest.raises(ConfigError, match="model.channels"):
+        train(resolve(flags=other), live=False)

@@ -4,7 +4,7 @@ Such restorers were trained on 512 x 512 faces aligned to the FFHQ five-point te
 is not fed as it is.  For each crop:
 
 1. the detector's five landmarks (or, from a detector without landmarks, the eyes implied by the face
-   box) give a similarity transform onto the template (``cv2.estimateAffinePartial2D``);
+   box) give a similarity transform onto the template (``similarity_transform``);
 2. the low-resolution crop is warped into the aligned 512 x 512 square and restored (batched);
 3. the result is warped back to the crop's high-resolution size, with a coverage mask (1 inside the
    aligned square, feathered at its edge, 0 outside) that the face stage multiplies into its paste mask,
@@ -41,15 +41,30 @@ def crop_landmarks(landmarks: np.ndarray | None, box: FaceBox, x0: float, y0: fl
     return np.array([[mx - d / 2, my], [mx + d / 2, my]], dtype=np.float32)
 
 
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, shift) taking points ``src`` onto ``dst`` (2 x 3).
+
+    The closed form (Umeyama 1991, without reflection; what insightface's ``norm_crop`` fits): exact
+    for two points, deterministic, no random sampling.  The one face alignment of vsr: the aligned
+    face restorers here and ``vsr restore`` both use it.  ``ValueError`` when ``src`` has no spread.
+    """
+    src, dst = np.asarray(src, np.float64).reshape(-1, 2), np.asarray(dst, np.float64).reshape(-1, 2)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    a = (s * d).sum()  # sum of dot products
+    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()  # sum of cross products
+    norm = (s * s).sum()
+    if not norm > 1e-12:
+        raise ValueError("degenerate landmarks: all points coincide")
+    c, t = a / norm, b / norm
+    rot = np.array([[c, -t], [t, c]], np.float64)
+    return np.hstack([rot, (mu_d - rot @ mu_s)[:, None]])
+
+
 def alignment(points_hr: np.ndarray, size: int) -> np.ndarray:
     """2 x 3 similarity transform from high-resolution crop coordinates onto the ``size`` template."""
-    import cv2
-
     template = FFHQ_TEMPLATE_512[: len(points_hr)] * (size / 512)
-    matrix, _ = cv2.estimateAffinePartial2D(points_hr, template, method=cv2.LMEDS)
-    if matrix is None:  # degenerate landmarks: fall back to the eyes alone
-        matrix, _ = cv2.estimateAffinePartial2D(points_hr[:2], template[:2], method=cv2.LMEDS)
-    return matrix.astype(np.float64)
+    return similarity_transform(points_hr, template)
 
 
 def coverage_mask(size: int, feather: float = COVERAGE_FEATHER) -> np.ndarray:

@@ -204,8 +204,7 @@ def compose_restore_grid(rows: list[list[np.ndarray]], zoom: int = 2) -> np.ndar
 
 
 def write_restore_grid(path: Path, rows: list[list[np.ndarray]]) -> None:
-    """The grid as PNG (atomically)."""
-    from vsr.atomic import write_atomic
-    from vsr.pipelines.restore.run import encode_image
+    """The grid as PNG (atomically, by ``vsr.media.image``)."""
+    from vsr.media.image import write_image
 
-    write_atomic(path, encode_image(compose_restore_grid(rows), ".png"))
+    write_image(path, compose_restore_grid(rows))

@@ -1,6 +1,7 @@
 """``vsr restore``: regenerate the masked (occluded) parts of faces in images or a folder of images.
 
-Per image: read it (8- or 16-bit, grey, RGB or RGBA) and its mask (a mask image, white = missing,
+Per image: read it with ``vsr.media.image`` (8- or 16-bit, grey, RGB or RGBA; EXIF orientation
+applied, ICC profile and EXIF carried to the output) and its mask (a mask image, white = missing,
 or every pixel within ``--tolerance`` of ``--mask-color``); find the face with the detector and
 align it by its five landmarks to the aligned-chip positions the model was trained on
 (``occlusion.ALIGNED_LANDMARKS``), or take the whole image as the face (``--no-detect``, or when
@@ -26,8 +27,8 @@ import numpy as np
 
 from vsr.atomic import write_atomic
 from vsr.errors import InputError, OutputError, UsageError
+from vsr.media.image import IMAGE_SUFFIXES, WRITE_SUFFIXES, read_image, to_uint8, write_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MODEL_SIDE = 64  # restore-face's training side (data.hr_size); other .safetensors: same unless told
 TELEA_RADIUS = 5
 
@@ -66,6 +67,7 @@ class ImageResult:
     output_width: int = 0
     output_height: int = 0
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the output format could not carry (vsr.media.image)
 
 
 @dataclass
@@ -86,57 +88,18 @@ class RestoreReport:
         return asdict(self)
 
 
-# ---- image and mask I/O ----
-
-
-def read_image(path: Path) -> np.ndarray:
-    """An image file as RGB(A) or grey, uint8 or uint16, as stored; ``InputError`` if it is not an image."""
-    import cv2
-
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"cannot read {path} ({exc.strerror or exc})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InputError(f"{path} is not an image OpenCV can read")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{path}: {image.dtype} images are not supported (8- or 16-bit only)")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = image[:, :, ::-1]
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, [2, 1, 0, 3]]
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    return np.ascontiguousarray(image)
-
-
-def encode_image(image: np.ndarray, suffix: str) -> bytes:
-    """Encode RGB(A)/grey uint8/uint16 for ``suffix``; ``OutputError`` when the format cannot hold it."""
-    import cv2
-
-    if image.dtype == np.uint16 and suffix.lower() not in (".png", ".tif", ".tiff"):
-        raise OutputError(f"a 16-bit image cannot be written as {suffix}; use .png or .tif")
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = image[:, :, ::-1]
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, [2, 1, 0, 3]]
-    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(image))
-    if not ok:
-        raise OutputError(f"OpenCV cannot encode {suffix} images; use .png")
-    return buf.tobytes()
+# ---- masks (images are read and written by ``vsr.media.image``) ----
 
 
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A mask image (white = missing) as (H, W) bool, checked against the image's ``shape``."""
-    image = read_image(path)
-    if image.shape[:2] != shape:
+    pixels = read_image(path).pixels  # upright RGB, 8- or 16-bit; a mask's alpha is not looked at
+    if pixels.shape[:2] != shape:
         raise InputError(
-            f"--mask {path} is {image.shape[1]}x{image.shape[0]} but the image is {shape[1]}x{shape[0]}"
+            f"--mask {path} is {pixels.shape[1]}x{pixels.shape[0]} but the image is {shape[1]}x{shape[0]}"
         )
-    peak = np.iinfo(image.dtype).max
-    grey = image[..., :3].max(axis=-1) if image.ndim == 3 else image
-    return check_mask(grey > peak // 2, f"--mask {path}")
+    peak = np.iinfo(pixels.dtype).max
+    return check_mask(pixels.max(axis=-1) > peak // 2, f"--mask {path}")
 
 
 def mask_from_color(image: np.ndarray, rgb: tuple[int, int, int], tolerance: int) -> np.ndarray:
@@ -169,32 +132,20 @@ def check_mask(mask: np.ndarray, what: str) -> np.ndarray:
     return mask
 
 
-# ---- geometry ----
+# ---- pixels ----
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (rotation, uniform scale, shift) taking ``src`` points to ``dst`` (2x3)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    a = (s * d).sum()  # sum of dot products
-    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()  # sum of cross products
-    norm = (s * s).sum()
-    if norm <= 0:
-        raise ValueError("degenerate landmarks")
-    c, t = a / norm, b / norm
-    rot = np.array([[c, -t], [t, c]], np.float64)
-    return np.hstack([rot, (mu_d - rot @ mu_s)[:, None]])
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """The colour channels of grey, RGB or RGBA pixels as (H, W, 3), same dtype."""
+    return image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
 
 
 def _to_rgb_float(image: np.ndarray) -> np.ndarray:
-    peak = float(np.iinfo(image.dtype).max)
-    rgb = image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-    return rgb.astype(np.float32) / peak
+    return _rgb(image).astype(np.float32) / float(np.iinfo(image.dtype).max)
 
 
 def _to_uint8_rgb(image: np.ndarray) -> np.ndarray:
-    rgb = _to_rgb_float(image)
-    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+    return to_uint8(np.ascontiguousarray(_rgb(image)))
 
 
 class Restorer:
@@ -237,16 +188,20 @@ class Restorer:
 
     def _align(self, image: np.ndarray, result: ImageResult) -> np.ndarray:
         """2x3 affine taking image pixels to model-chip pixels."""
+        from vsr.pipelines.face.align import similarity_transform
         from vsr.pipelines.restore.occlusion import aligned_landmarks, detect_landmarks
 
         h, w = image.shape[:2]
         if self.detector is not None:
             landmarks = detect_landmarks(self.detector, _to_uint8_rgb(image))
             if landmarks is not None:
-                result.face = "detected"
-                return similarity(
-                    landmarks.astype(np.float64), aligned_landmarks(self.side, self.side).astype(np.float64)
-                )
+                try:
+                    matrix = similarity_transform(landmarks, aligned_landmarks(self.side, self.side))
+                except ValueError:  # all five landmarks on one point: no usable face
+                    matrix = None
+                if matrix is not None:
+                    result.face = "detected"
+                    return matrix
             result.face = "no face found: whole image"
         else:
             result.face = "whole image (--no-detect)"
@@ -310,8 +265,7 @@ class Restorer:
         if self.upscaler is None:
             return image
         alpha = image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else None
-        rgb = image[..., :3] if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-        (out,) = self.upscaler([np.ascontiguousarray(rgb)])
+        (out,) = self.upscaler([np.ascontiguousarray(_rgb(image))])
         if image.ndim == 2:
             return np.rint(out.astype(np.float32).mean(axis=2)).astype(image.dtype)
         if alpha is not None:
@@ -428,17 +382,22 @@ def plan(
 def _check_output(image: Path, output: Path) -> None:
     if output.resolve() == image.resolve():
         raise OutputError(f"output {output} is the input; give another file or folder")
-    if output.suffix.lower() not in IMAGE_SUFFIXES:
-        raise OutputError(f"output {output}: give an image file name ({', '.join(IMAGE_SUFFIXES)})")
+    if output.suffix.lower() not in WRITE_SUFFIXES:
+        raise OutputError(f"output {output}: give an image file name ({', '.join(WRITE_SUFFIXES)})")
 
 
 def restore_one(
     restorer: Restorer, image_path: Path, out: Path, mask_path: Path | None, mask_color
 ) -> ImageResult:
-    """Restore one file and publish it atomically; raises the image's ``VsrError``."""
+    """Restore one file and publish it atomically; raises the image's ``VsrError``.
+
+    The file is read and written by ``vsr.media.image`` (bit depth, EXIF orientation, ICC profile,
+    grey storage and alpha carried); a grey file is restored as grey, its alpha is never touched.
+    """
     start = time.perf_counter()
     result = ImageResult(input=str(image_path), mask=str(mask_path) if mask_path else None)
-    image = read_image(image_path)
+    source = read_image(image_path)
+    image = source.pixels[..., 0] if source.grey else source.pixels
     result.height, result.width = image.shape[:2]
     result.dtype = str(image.dtype)
     if mask_path is not None:
@@ -448,10 +407,11 @@ def restore_one(
     result.masked_pixels = int(mask.sum())
     result.masked_fraction = round(float(mask.mean()), 6)
     restored = restorer.upscale(restorer.restore(image, mask, result))
-    data = encode_image(restored, out.suffix)
+    if restored.ndim == 2:
+        restored = np.repeat(restored[:, :, None], 3, axis=2)  # written back as one channel (source.grey)
     if not out.parent.is_dir():
         raise OutputError(f"output folder {out.parent} does not exist")
-    write_atomic(out, data)
+    result.notes = write_image(out, restored, like=source)
     result.output = str(out)
     result.output_height, result.output_width = restored.shape[:2]
     result.seconds = round(time.perf_counter() - start, 3)
