@@ -89,7 +89,18 @@ def training_facts(run: Path, wall_minutes: float | None) -> dict:
         "steps_per_s_median": round(float(np.median(rates)), 3) if rates else None,
         "wall_minutes": round(wall_minutes, 1),
         "collapse_guards": collapse_guards(rows),
+        "time_limit": time_limit_plans(run),
     }
+
+
+def time_limit_plans(run: Path) -> dict | None:
+    """What --time-limit planned (from the checkpoint), or None for a run of fixed steps."""
+    from vsr.pipelines.train.checkpoint import load_checkpoint
+
+    budget = load_checkpoint(run / "last.ckpt").get("budget")
+    if not budget:
+        return None
+    return {"limit_s": budget["limit_s"], "plans": [[p["at_step"], p["steps"]] for p in budget["plans"]]}
 
 
 def grid_jpeg(pngs: list[Path], out: Path) -> int:
@@ -107,7 +118,7 @@ def grid_jpeg(pngs: list[Path], out: Path) -> int:
     return len(buf)
 
 
-PIXEL_LOSS = {"l1": "L1", "mse": "L2 (MSE)"}
+PIXEL_LOSS = {"l1": "L1", "mse": "L2/MSE"}
 
 
 def stage_line(t: dict) -> str:
@@ -120,6 +131,12 @@ def stage_line(t: dict) -> str:
         f" image + mask, feature matching ({lo['feature_match_weight']}), occlusion kinds"
         f" {t['restore']['kinds']} drawn at odds {t['restore']['kind_weights']}, lr {o['lr']} cosine"
         f" (warmup {o['warmup_steps']}, down to {o['min_lr_ratio']}x), EMA {o.get('ema_decay', 0.999)}"
+        + (
+            f"; --time-limit {t['time_limit']['limit_s']:g} s set the cosine's length (planned steps, at step:"
+            f" {t['time_limit']['plans']}; each re-plan is a small kink in the lr)"
+            if t.get("time_limit")
+            else ""
+        )
     )
 
 
@@ -211,6 +228,7 @@ def card_markdown(info: dict) -> str:
             "## Training",
             "",
             *training_lines(info),
+            *([f"- {info['training_note']}"] if info.get("training_note") else []),
             "- Why 64x64: " + info["why_64"],
             "- Commands:",
             "",
@@ -259,6 +277,7 @@ def main() -> None:
     parser.add_argument("--collapse-note", default="")
     parser.add_argument("--limitations", default="")
     parser.add_argument("--why-64", default="")
+    parser.add_argument("--training-note", default="", help="a measured note for the training section")
     parser.add_argument(
         "--init-card",
         type=Path,
@@ -328,6 +347,7 @@ def main() -> None:
         "training": facts,
         "results": results,
         "grid": {"file": str(jpeg.relative_to(ROOT)), "bytes": size},
+        "training_note": args.training_note,
         "collapse_note": args.collapse_note,
         "limitations": args.limitations,
     }

@@ -125,10 +125,10 @@ REGISTRY["restore-face"] = ModelSpec(
         "size": 64,
     },
     scale=1,
-    description="Face occlusion restoration (inpainting) at 64x64, gated-conv U-Net, L1 + GAN, CPU-trained",
+    description="Face occlusion restoration (inpainting) at 64x64, gated-conv U-Net, L1 then L2 + GAN, CPU-trained",
     weights=WeightsSpec(
         "restore-face.safetensors",
-        "5318b827c4e11915e15eb9ccf3d24b0cf5e429ff5ee2cac9abd28d89496b88e5",
+        "1e089a622f21b1c7a706899d0e95e12580f5af249685694b5640663579ced5a9",
         UTKFACE,
         "shared faces/train (UTKFace aligned chips) with synthetic occlusions; validated on faces/val",
     ),

@@ -57,7 +57,8 @@ def test_restore_face_restores_a_chip():
 def test_beats_opencv_inside_the_mask_on_faces_val():
     from vsr.pipelines.restore.evaluate import evaluate_restore
 
-    for kind in ("eyes", "half"):
+    # Measured on these 24 images: eyes +3.22 dB, half +1.92 dB (on all 500: +3.75, +2.49; see the card).
+    for kind, margin in (("eyes", 2.5), ("half", 1.5)):
         r = evaluate_restore(SHARED_DATA / "faces" / "val", kind, limit=24, device="cpu")
         best = max(b.psnr_masked for b in r.baselines.values())
-        assert r.psnr_masked > best + 1.0, (kind, r.psnr_masked, best)
+        assert r.psnr_masked > best + margin, (kind, r.psnr_masked, best)
