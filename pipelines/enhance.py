@@ -267,16 +267,17 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
     return BuiltStage(stage, mode, ups, built, warnings)
 
 
-def use_device_path(config: EnhanceConfig, built: BuiltStage, info) -> bool:
-    """Whether frames travel as YUV planes converted on the device (``--frame-path``: auto = on CUDA, in
-    frame mode, for planar-YUV video); ``--frame-path yuv`` where it cannot work is a usage error."""
+def device_path(config: EnhanceConfig, built: BuiltStage, info) -> tuple[Any, Any] | None:
+    """The ``YuvFormat``s (decoder's planes in, encoder's out) when frames travel as YUV planes converted on
+    the device (``--frame-path``: auto = on CUDA, in frame mode, for planar-YUV video), else None;
+    ``--frame-path yuv`` where it cannot work is a usage error."""
     from vsr.media.planes import plane_layout
-    from vsr.media.writer import picture_format
-    from vsr.pipelines.yuv import KR_KB
+    from vsr.media.writer import full_range, picture_format
+    from vsr.pipelines.yuv import KR_KB, YuvFormat
 
     if config.frame_path == "rgb":
-        return False
-    pix_out, matrix, _ = picture_format(encode_settings(config), info)
+        return None
+    pix_out, matrix, full_out = picture_format(encode_settings(config), info)
     why = None
     if built.mode != "frame":
         why = "face mode works on RGB frames"
@@ -292,18 +293,12 @@ def use_device_path(config: EnhanceConfig, built: BuiltStage, info) -> bool:
     if why:
         if config.frame_path == "yuv":
             raise UsageError(f"--frame-path yuv cannot be used here: {why}; use --frame-path rgb")
-        return False
-    return config.frame_path == "yuv" or built.upscalers["frame"].device.type == "cuda"
-
-
-def device_formats(config: EnhanceConfig, info) -> tuple[Any, Any]:
-    """The ``YuvFormat``s of the device frame path: the decoder's planes in, the encoder's out."""
-    from vsr.media.writer import full_range, picture_format
-    from vsr.pipelines.yuv import YuvFormat
-
-    pix_out, matrix, full = picture_format(encode_settings(config), info)
-    return YuvFormat.for_pix_fmt(info.pix_fmt, matrix, full_range(info)), YuvFormat.for_pix_fmt(
-        pix_out, matrix, full
+        return None
+    if config.frame_path == "auto" and built.upscalers["frame"].device.type != "cuda":
+        return None
+    return (
+        YuvFormat.for_pix_fmt(info.pix_fmt, matrix, full_range(info)),
+        YuvFormat.for_pix_fmt(pix_out, matrix, full_out),
     )
 
 
@@ -394,10 +389,9 @@ def enhance(
         )
         # 2. Load the models and build the stage.
         built = stage or build_stage(config, models)
-        if use_device_path(
-            config, built, info
-        ):  # YUV planes from decoder to encoder, converted on the device
-            reader.planes, built.stage.yuv = True, device_formats(config, info)
+        yuv = device_path(config, built, info)  # YUV planes from decoder to encoder, converted on the device
+        if yuv is not None:
+            reader.planes, built.stage.yuv = True, yuv
         progress.begin()  # rate and ETA count from here: model loading is not frame work
         for w in built.warnings:
             progress.line(f"warning: {w}")

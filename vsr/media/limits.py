@@ -147,9 +147,3 @@ def parse_bytes(text: str) -> int:
     except ValueError:
         raise ConfigError(f"--max-input-size must be a size such as 200G or 4096, got {text!r}") from None
     return int(value * units[unit])
-
-
-def check_demuxer(path, name: str) -> None:
-    """Refuse a container that is not a real video demuxer (FFmpeg stops it first; this names it)."""
-    if not any(part in ALLOWED_DEMUXERS for part in name.split(",")):
-        raise UnsupportedError(f"not a video container vsr accepts ({name}): {path}")

@@ -7,7 +7,7 @@ allow-list of ``vsr.media.limits`` only), checks the limits, decodes the first f
 packet once, counting what each stream delivers and where timestamps go backwards or demuxing stops.
 A crash or a hang there is one clear error for one file.
 
-    Preflight(info, video_packets, streams, damage)   <- what the parent gets back (JSON on stdout)
+    Preflight(info, streams, damage)   <- what the parent gets back (JSON on stdout)
 
 ``python -m vsr.media.preflight PATH LIMITS_JSON`` is the child's entry point.
 """
@@ -45,10 +45,13 @@ class StreamScan:
 class Preflight:
     """The result of the pre-flight: the description, and what demuxing every packet found."""
 
-    info: VideoInfo
-    video_packets: int  # the main video stream's packets (each should decode to one frame)
+    info: VideoInfo  # its ``packets``: the main video stream's packets (each should decode to one frame)
     streams: list[StreamScan] = field(default_factory=list)
     damage: str | None = None  # why demuxing stopped before the end of the file, if it did
+
+    @property
+    def video_packets(self) -> int:
+        return self.info.packets or 0
 
     def problems(self) -> list[str]:
         """Container-level damage, in words: side streams out of time order or without a codec, an early end."""
@@ -74,7 +77,6 @@ class Preflight:
         info = {k: v for k, v in data["info"].items() if k not in ("color_names", "frames_estimate")}
         return cls(
             info=VideoInfo(**info),
-            video_packets=data["video_packets"],
             streams=[StreamScan(**s) for s in data["streams"]],
             damage=data["damage"],
         )
@@ -175,7 +177,7 @@ def scan(path: Path, limits: InputLimits) -> Preflight:
         info = dataclasses.replace(describe(container, path, first_frame), packets=packets)
         for side in (*info.audio_streams, *info.subtitle_streams):
             side["packets"] = tallies[side["index"]].packets
-        return Preflight(info, packets, list(tallies.values()), damage)
+        return Preflight(info, list(tallies.values()), damage)
     finally:
         container.close()
 

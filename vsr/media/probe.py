@@ -205,10 +205,7 @@ def open_input(path: Path):
         ) from None
     except UnicodeDecodeError:
         raise DecodeError(f"cannot read {path}: its header holds malformed text (damaged)") from None
-    from vsr.media.limits import check_demuxer
-
     try:
-        check_demuxer(path, container.format.name)
         stream = main_video_stream(container)
         if stream is None:
             kinds = sorted({s.type for s in container.streams if s not in container.streams.video})

@@ -194,8 +194,8 @@ class VideoReader:
             t = float(pts * time_base)
             self.first_time = t if self.first_time is None else min(self.first_time, t)
             self.last_time = t if self.last_time is None else max(self.last_time, t)
+            self.frames_decoded += 1
             if self.planes:
-                self.frames_decoded += 1
                 return Frame(image=None, pts=pts, index=self.frames_decoded - 1, planes=frame_planes(frame))
             rgb_frame = reformatter.reformat(
                 frame,
@@ -206,9 +206,7 @@ class VideoReader:
                 src_color_range=src_range,
                 dst_color_range="JPEG",
             )
-            image = rgb_frame.to_ndarray()
-            self.frames_decoded += 1
-            return Frame(image=image, pts=pts, index=self.frames_decoded - 1)
+            return Frame(image=rgb_frame.to_ndarray(), pts=pts, index=self.frames_decoded - 1)
 
         began = time.perf_counter()
         # A salvage keeps the pts of every packet fed and frame got, to say where frames were lost
@@ -236,8 +234,8 @@ class VideoReader:
                 if frame.pts is not None and self.salvage:
                     got.add(frame.pts)
                 if frame.pts is not None and last_pts is not None and frame.pts <= last_pts:
-                    if self._out_of_order(frame, last_pts, time_base):
-                        continue
+                    self._out_of_order(frame, last_pts, time_base)
+                    continue
                 if not landed and frame.pts is not None:
                     landed = frame.pts <= self._after_pts
                     if not landed:  # frames would be lost: an inexact seek in this container
@@ -287,14 +285,14 @@ class VideoReader:
     def _corrupt(self, packet, exc: Exception) -> None:
         """A packet the decoder refused: the end of a strict run, a recorded gap in a salvage."""
         self.decode_errors += 1
-        reason = getattr(exc, "strerror", None) or exc
-        t = float(packet.pts * packet.time_base) if packet.pts is not None else (self.last_time or 0.0)
-        if not self.salvage:
+        if not self.salvage:  # (a salvage places the gap at the end, from the packets that gave no frame)
+            reason = getattr(exc, "strerror", None) or exc
+            t = float(packet.pts * packet.time_base) if packet.pts is not None else (self.last_time or 0.0)
             raise DecodeError(
                 f"{self.path}: the frame at {t:.3f}s does not decode ({reason}); the file is damaged; {SALVAGE_HINT}"
             )
 
-    def _out_of_order(self, frame, last_pts: int, time_base: Fraction) -> bool:
+    def _out_of_order(self, frame, last_pts: int, time_base: Fraction) -> None:
         """A frame whose time is not after the previous one's: refused, or dropped (and recorded) by salvage."""
         t, before = float(frame.pts * time_base), float(last_pts * time_base)
         if not self.salvage:
@@ -303,7 +301,6 @@ class VideoReader:
                 f"{before:.3f}s); the file's timing is damaged; pass --salvage to drop the frames out of order"
             )
         self.damage.append(Damage(t, t, 1, "out of time order, dropped"))
-        return True
 
     @property
     def _threads(self) -> str:

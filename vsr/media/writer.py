@@ -203,11 +203,8 @@ def plan_side_streams(
     for s in src.streams:
         if s.type not in ("audio", "subtitle") or (s.type == "audio" and not audio):
             continue
-        if not copyable(source, s.index):
+        if s.codec_context is None or not copyable(source, s.index):
             report.warnings.append(f"{s.type} stream {s.index} has no packets or no known codec; not copied")
-            continue
-        if s.codec_context is None:
-            report.warnings.append(f"{s.type} stream {s.index} has no known codec (damaged); not copied")
             continue
         name = s.codec_context.name or "unknown"
         if name in supported:
@@ -437,7 +434,7 @@ class VideoWriter:
             self.report.warnings.append(f"audio/subtitle copy stopped early: the input is damaged ({reason})")
         return None
 
-    def _in_order(self, pkt, out) -> bool:
+    def _in_order(self, pkt) -> bool:
         """Whether a side packet keeps its stream's decode times increasing, which muxers require; damaged
         input's packets that would not are dropped and counted (a --salvage run)."""
         if pkt.dts is None:
@@ -486,7 +483,7 @@ class VideoWriter:
                 pkt.pts = None if pkt.pts is None else pkt.pts - shift
                 pkt.dts = None if pkt.dts is None else pkt.dts - shift
             out, transcoder = self._side_map[pkt.stream.index]
-            if not self._in_order(pkt, out):
+            if not self._in_order(pkt):
                 continue
             try:
                 if transcoder is not None:
