@@ -56,6 +56,7 @@ class BenchConfig:
     det_every: int = 2  # what vsr enhance uses (FaceOptions.det_every)
     codec: str | None = None
     preset: str | None = None
+    encoders: int | None = None  # --encoders (None: auto, as vsr enhance)
     end_to_end: bool = True
 
     def validate(self) -> BenchConfig:
@@ -125,6 +126,7 @@ class BenchResult:
     gpu_utilisation: float | None = None  # mean % over the end-to-end run (pynvml), when available
     faces_detected: int | None = None
     detector: str | None = None
+    encoders: dict[str, int] = field(default_factory=dict)  # the encode stage's EncoderPlan
     warnings: list[str] = field(default_factory=list)
 
     def fps(self, name: str) -> float | None:
@@ -197,11 +199,26 @@ STAGE_LABELS = {
     "device_path": "device YUV path",
     "detect": "face detection",
     "encode": "encode",
+    "encode_single": "encode (one encoder)",
     "end_to_end": "end-to-end",
     "end_to_end_frame": "end-to-end (frame)",
     "end_to_end_host": "end-to-end (host RGB path)",
     "reference": "reference loop",
 }
+
+
+def _encoder_plan(config: BenchConfig, info, device):
+    """The encoders ``vsr enhance`` would run for this input on this device (``--encoders``)."""
+    from vsr.media.encoders import plan_encoders
+    from vsr.media.writer import default_codec
+
+    return plan_encoders(
+        config.encoders,
+        codec=config.codec or default_codec(Path("out.mp4")),
+        fps=info.fps,
+        frame_bytes=info.width * info.height * config.scale**2 * 3 * (2 if info.bit_depth > 8 else 1),
+        fast_source=device.type == "cuda",
+    )
 
 
 # -- the benchmark -----------------------------------------------------------------------------------------------------
@@ -284,8 +301,12 @@ def run_bench(config: BenchConfig) -> BenchResult:
             detector = make_detector(config.detector)
             result.detector = detector.describe()
             result.stages["detect"], result.faces_detected = time_detect(detector, frames[:DETECT_FRAMES])
-        # 5. encode
-        result.stages["encode"] = time_encode(path, frames, config.scale, config, tmp)
+        # 5. encode: with the encoders vsr enhance would run here, and with one beside it when that is several
+        plan = _encoder_plan(config, info, device)
+        result.encoders = plan.describe()
+        result.stages["encode"] = time_encode(path, frames, config.scale, config, tmp, plan)
+        if plan.parallel:
+            result.stages["encode_single"] = time_encode(path, frames, config.scale, config, tmp)
         # 6. end-to-end
         if config.end_to_end:
             with UtilisationSampler(device) as sampler:

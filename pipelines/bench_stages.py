@@ -170,8 +170,9 @@ def time_detect(detector, frames: list[np.ndarray]) -> tuple[Stage, int]:
     return Stage(len(frames), time.perf_counter() - start), found
 
 
-def time_encode(path: Path, frames: list[np.ndarray], scale: int, config, tmp: Path) -> Stage:
-    """Encode upscaled frames (bilinear, made beforehand, one per input frame) as ``vsr enhance`` would."""
+def time_encode(path: Path, frames: list[np.ndarray], scale: int, config, tmp: Path, plan=None) -> Stage:
+    """Encode upscaled frames (bilinear, made beforehand, one per input frame) as ``vsr enhance`` would,
+    with ``plan``'s encoders (an ``EncoderPlan``; None: one)."""
     import cv2
 
     from vsr.media.reader import Frame, VideoReader
@@ -186,8 +187,9 @@ def time_encode(path: Path, frames: list[np.ndarray], scale: int, config, tmp: P
     settings = EncodeSettings.for_output(out, codec=config.codec, preset=config.preset, audio=False)
     start = time.perf_counter()
     writer = open_writer(
-        out, container_for(out), info, w * scale, h * scale, settings, time_base, info.rotation, None
-    )
+        out, container_for(out), info, w * scale, h * scale, settings, time_base, info.rotation, None,
+        encoders=plan,
+    )  # fmt: skip
     try:
         for i in range(len(frames)):
             writer.write(Frame(ring[i % len(ring)], pts=i, index=i))
@@ -219,6 +221,7 @@ def run_enhance(
         batch_size=config.batch_size,
         codec=config.codec,
         preset=config.preset,
+        encoders=config.encoders,
         audio=False,
         overwrite=True,
         quiet=True,

@@ -302,6 +302,24 @@ def device_path(config: EnhanceConfig, built: BuiltStage, info) -> tuple[Any, An
     )
 
 
+def encoder_plan(config: EnhanceConfig, built: BuiltStage, info):
+    """How many encoders run at once (``--encoders``; auto: several only behind a CUDA model, which
+    makes frames faster than one encoder takes them), sized for the output's frames."""
+    from vsr.media.encoders import EncoderPlan, plan_encoders
+
+    if config.ffmpeg_bin:
+        return EncoderPlan()
+    width, height = info.width * config.scale, info.height * config.scale
+    cuda = any(u.device.type == "cuda" for u in built.upscalers.values())
+    return plan_encoders(
+        config.encoders,
+        codec=encode_settings(config).codec,
+        fps=info.fps,
+        frame_bytes=width * height * 3 * (2 if info.bit_depth > 8 else 1),
+        fast_source=cuda,
+    )
+
+
 # -- step 4: checks -------------------------------------------------------------------------------------------
 def check_output(reader, writer, written, config: EnhanceConfig) -> dict[str, bool]:
     """Frames, timestamps, audio and rotation of the written file against the input; raise on violation.
@@ -431,7 +449,8 @@ def _tell(*listeners: Callable[[int], None] | None) -> Callable[[int], None]:
 
 
 def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, config: EnhanceConfig, on_frames):
-    """Open the writer(s), run every frame through the stage into them, finish them; return the writer."""
+    """Open the writer(s), run every frame through the stage into them, finish them; return the writer.
+    The output's writer runs ``encoder_plan``'s encoders; the altered-pixel mask (cheap to encode) one."""
     from vsr.media.writer import container_for, open_writer
     from vsr.pipelines.stream import run_stage
 
@@ -443,6 +462,7 @@ def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, confi
         writer = open_writer(
             tmp, container_for(config.output), info, *size, encode_settings(config), reader.time_base,
             rotation=info.rotation, side_source=config.input, rebase=rebase,
+            encoders=encoder_plan(config, built, info),
         )  # fmt: skip
         if mask_tmp:
             mask_writer = open_writer(
@@ -497,6 +517,7 @@ def stream_segments(
     info, time_base = reader.info, reader.time_base
     size = (info.width * config.scale, info.height * config.scale)
     settings = encode_settings(config)
+    encoders = encoder_plan(config, built, info)
     manifest = work.claim(fingerprint(config, built), config.resume)
     resumed, done = manifest.frames, len(manifest.segments)
     if manifest.segments:
@@ -516,6 +537,7 @@ def stream_segments(
             time_base,
             rotation=info.rotation,
             side_source=None,
+            encoders=encoders,
         ),
         first_time_of=lambda frame: float(frame.pts * time_base),
     )
@@ -538,6 +560,7 @@ def stream_segments(
         tmp, container_for(config.output), info, sink.files(), width=size[0], height=size[1],
         settings=settings, time_base=time_base, rotation=info.rotation, side_source=config.input,
     )  # fmt: skip
+    joiner.report.encoders = encoders.describe() if encoders.parallel else {}  # the segments' encoders
     joiner.join()
     joined = time.perf_counter() - started
     joiner.report.seconds += sink.seconds
@@ -574,6 +597,7 @@ def _video_report(config, built, reader, writer, written, checks, started) -> En
             "audio": writer.report.audio,
             "subtitles": writer.report.subtitles,
             "options": config.encoder_options,
+            **({"parallel": writer.report.encoders} if writer.report.encoders else {}),
         },
         faces=built.stage.report() or None,
         busy_seconds=BusySeconds(

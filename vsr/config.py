@@ -59,6 +59,7 @@ class EnhanceConfig:
     preset: str | None = None
     pix_fmt: str | None = None  # None = keep the input's depth/chroma where the encoder allows
     encoder_options: dict[str, str] = field(default_factory=dict)  # --encoder-opt KEY=VALUE
+    encoders: int | None = None  # --encoders: chunk encoders at once; None = auto (several behind a GPU)
     audio: bool = True
     start: float = 0.0  # --start: seconds into the input (a piece, for trying settings)
     duration: float | None = None  # --duration: seconds from --start; None = to the end
@@ -94,6 +95,12 @@ class EnhanceConfig:
         if self.frame_path not in FRAME_PATHS:
             raise ConfigError(
                 f"--frame-path must be one of {', '.join(FRAME_PATHS)}, got {self.frame_path!r}"
+            )
+        if self.encoders is not None and not 1 <= self.encoders <= 8:
+            raise ConfigError(f"--encoders must be between 1 and 8 or 'auto', got {self.encoders}")
+        if self.encoders and self.encoders > 1 and self.ffmpeg_bin:
+            raise ConfigError(
+                "--encoders runs the built-in encoders; it cannot be combined with --ffmpeg-bin"
             )
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")

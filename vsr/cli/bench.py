@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vsr.cli.options import compute_options, option
+from vsr.cli.options import compute_options, encoders_option, option
 from vsr.config import FaceOptions
 
 
@@ -46,6 +46,13 @@ from vsr.config import FaceOptions
 )
 @option("--codec", default=None, help="Encoder for the encode and end-to-end stages. [default: libx264]")
 @option("--preset", default=None, help="Encoder preset.")
+@option(
+    "--encoders",
+    default="auto",
+    show_default=True,
+    callback=encoders_option,
+    help="Encoders at once for the encode and end-to-end stages (as vsr enhance --encoders).",
+)
 @option("--no-end-to-end", is_flag=True, help="Skip the end-to-end stage.")
 @option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
 def bench(
@@ -64,6 +71,7 @@ def bench(
     det_every,
     codec,
     preset,
+    encoders,
     no_end_to_end,
     as_json,
 ) -> None:
@@ -89,6 +97,7 @@ def bench(
         det_every=det_every,
         codec=codec,
         preset=preset,
+        encoders=encoders,
         end_to_end=not no_end_to_end,
     )
     result = run_bench(config)

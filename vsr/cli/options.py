@@ -19,6 +19,17 @@ from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
 from vsr.errors import UsageError
 
 
+def encoders_option(_ctx, _param, value):
+    """``--encoders auto|N`` -> None or N."""
+    from vsr.errors import ConfigError
+    from vsr.media.encoders import parse_encoders
+
+    try:
+        return parse_encoders(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--encoders ")) from None
+
+
 def _from_env(param: click.Parameter, ctx: click.Context | None) -> bool:
     return (
         ctx is not None
@@ -292,6 +303,14 @@ def _enhance_option_list(report: bool) -> list:
             "work); rgb = converted on the host; auto = yuv on CUDA.",
         ),
         option(
+            "--encoders",
+            default="auto",
+            show_default=True,
+            callback=encoders_option,
+            help="Encoders at once, each on keyframe-aligned chunks joined losslessly (1-8); auto = one, or "
+            "cores/4 when a GPU makes frames faster than one encoder takes them.",
+        ),
+        option(
             "--salvage",
             is_flag=True,
             help="Damaged input: enhance every frame that decodes at its own time (gaps stay gaps) and list the "
@@ -378,6 +397,7 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
         preset=params["preset"],
         pix_fmt=params["pix_fmt"],
         encoder_options=parse_encoder_options(params["encoder_opt"]),
+        encoders=params["encoders"],
         audio=not params["no_audio"],
         start=params["start"],
         duration=params["duration"],

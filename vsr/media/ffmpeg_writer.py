@@ -107,6 +107,9 @@ class FfmpegWriter(VideoWriter):
         cc.width, cc.height, cc.pix_fmt = self.width, self.height, self.report.pix_fmt
         cc.time_base = time_base
         self.stream.time_base = time_base
+        self._open_engine(
+            av, cc, time_base
+        )  # one encoder (rawvideo into the pipe): the plan is never parallel
 
     def _open_side_streams(self, av) -> None:
         """ffmpeg copies audio and subtitles itself (see ``_side_plan``)."""

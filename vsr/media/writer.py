@@ -15,6 +15,7 @@ encoder backend (PyAV's encoders, or an external ffmpeg with ``--ffmpeg-bin``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from vsr.errors import ConfigError, EncodeError, UsageError
+from vsr.media.encoders import ChunkEncoders, EncoderPlan, SerialEncode
 from vsr.media.probe import UNSPECIFIED, VideoInfo, guess_matrix, main_video_stream, open_input
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
@@ -163,6 +165,7 @@ class WriterReport:
     # the muxer), and the first reason: the writer copies what it can; ``check_output`` decides.
     side_dropped: int = 0
     side_damage: str | None = None
+    encoders: dict[str, int] = field(default_factory=dict)  # EncoderPlan.describe(): parallel chunk encoding
 
 
 def open_writer(
@@ -176,15 +179,19 @@ def open_writer(
     rotation: int,
     side_source: Path | None,
     rebase: bool = False,
+    encoders: EncoderPlan | None = None,
 ) -> VideoWriter:
-    """Open the encoder backend ``settings`` asks for: PyAV's encoders, or an external ffmpeg."""
+    """Open the encoder backend ``settings`` asks for: PyAV's encoders (``encoders``: how many at once),
+    or an external ffmpeg."""
     if settings.ffmpeg_bin:
         from vsr.media.ffmpeg_writer import FfmpegWriter
 
         if rebase:
             raise UsageError("--start/--duration cannot be combined with --ffmpeg-bin; drop one of them")
         return FfmpegWriter(path, fmt, source, width, height, settings, time_base, rotation, side_source)
-    return VideoWriter(path, fmt, source, width, height, settings, time_base, rotation, side_source, rebase)
+    return VideoWriter(
+        path, fmt, source, width, height, settings, time_base, rotation, side_source, rebase, encoders
+    )
 
 
 def plan_side_streams(
@@ -299,7 +306,8 @@ class VideoWriter:
     upright); ``side_source`` is the file whose audio and subtitles are copied (None: no side streams).
     With ``rebase`` the output starts at time 0: the first frame's pts is subtracted from every frame,
     and only the side packets from the first frame's time to the last one's end are kept, shifted alike
-    (``--start``/``--duration``).
+    (``--start``/``--duration``).  ``encoders`` runs several encoders on keyframe-aligned chunks at once
+    (``vsr.media.encoders``); by default one encoder takes every frame.
     """
 
     def __init__(
@@ -314,10 +322,13 @@ class VideoWriter:
         rotation: int = 0,
         side_source: Path | None = None,
         rebase: bool = False,
+        encoders: EncoderPlan | None = None,
     ) -> None:
         import av
 
         self.report = WriterReport(codec=settings.codec, container=fmt)
+        self.plan = encoders or EncoderPlan()
+        self._engine = None
         self.source = source
         self.settings = settings
         self.time_base = time_base
@@ -350,11 +361,11 @@ class VideoWriter:
         self.range = "JPEG" if full_range(source) else "MPEG"
 
         self._open_encoder(av, path, fmt, time_base)
-        self._reformatter = av.video.reformatter.VideoReformatter()
         self._open_side_streams(av)
 
     def _open_encoder(self, av, path: Path, fmt: str, time_base: Fraction) -> None:
-        """Create the output container and the video encoder."""
+        """Create the output container, the video stream (its encoder gives the codec parameters) and the
+        engine that encodes: that encoder itself, or chunk encoders opened alike (``self.plan``)."""
         source, settings = self.source, self.settings
         try:
             self.container = av.open(f"file:{path}", mode="w", format=fmt)
@@ -365,10 +376,28 @@ class VideoWriter:
         except (av.error.FFmpegError, ValueError) as exc:
             self.container.close()
             raise UsageError(f"--codec {settings.codec} is not available in this build ({exc})") from None
+        self.stream.time_base = time_base
+        if self.rotation:
+            self.stream.set_display_rotation(self.rotation)
         cc = self.stream.codec_context
+        try:
+            self._configure(cc, time_base)
+            self._open_engine(av, cc, time_base)
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _configure(self, cc, time_base: Fraction) -> None:
+        """Set up and open one encoder: the stream's, or a chunk encoder made to match it exactly."""
+        import av
+
+        source, settings = self.source, self.settings
+        if (
+            settings.codec == "libsvtav1"
+        ):  # SVT-AV1 prints its banner at every open (every chunk): errors only
+            os.environ.setdefault("SVT_LOG", "1")
         cc.width, cc.height, cc.pix_fmt = self.width, self.height, self.report.pix_fmt
         cc.time_base = time_base  # the encoder's own time base: what keeps VFR timestamps exact
-        self.stream.time_base = time_base
         cc.color_range = 2 if self.range == "JPEG" else 1
         cc.colorspace = self.tag
         if source.color_primaries != UNSPECIFIED:
@@ -379,17 +408,14 @@ class VideoWriter:
             **_codec_options(settings.codec, settings.quality, settings.preset),
             **settings.encoder_options,
         }
-        cc.thread_count = 0  # all cores
+        cc.thread_count = self.plan.threads  # 0: all cores
         # Frame threads as FFmpeg's own CLI uses them: PyAV's default (slice threads) makes libx264 run
         # sliced threads, which scale worse (measured on 2 cores, 1280x720 medium: 21.1 vs 19.1 fps, and
         # 2.5 % smaller files); frame-threaded x264 stays deterministic.
         cc.thread_type = "AUTO"
-        if self.rotation:
-            self.stream.set_display_rotation(self.rotation)
         try:
             cc.open()
         except av.error.FFmpegError as exc:
-            self.container.close()
             hint = (
                 "; this machine has no NVIDIA encoder, use --codec libx264"
                 if "nvenc" in settings.codec
@@ -398,6 +424,41 @@ class VideoWriter:
             raise EncodeError(
                 f"cannot open the {settings.codec} encoder: {exc.strerror or exc}{hint}"
             ) from None
+
+    def _open_engine(self, av, cc, time_base: Fraction) -> None:
+        """Encode with the stream's encoder, or (``self.plan.parallel``) with chunk encoders whose codec
+        parameters are checked to equal the stream's: one encoder is opened now to compare, and used
+        for the first chunk.  An encoder whose parameters differ per instance runs alone (a warning)."""
+        make_reformatter = av.video.reformatter.VideoReformatter
+        if self.plan.parallel:
+            flags, rate = cc.flags, cc.framerate
+
+            def new_context():
+                chunk_cc = av.CodecContext.create(self.settings.codec, "w")
+                chunk_cc.flags = flags  # the container's global header, as the stream's encoder has
+                chunk_cc.framerate = rate
+                self._configure(chunk_cc, time_base)
+                if chunk_cc.extradata != cc.extradata:
+                    raise EncodeError(f"{self.settings.codec} gave a chunk encoder other codec parameters")
+                return chunk_cc
+
+            try:
+                spare = [new_context()]
+            except EncodeError:
+                self.report.warnings.append(
+                    f"{self.settings.codec} encoders differ per instance; encoded with one encoder"
+                )
+            else:
+                self.report.encoders = self.plan.describe()
+                self._engine = ChunkEncoders(
+                    self.plan,
+                    lambda: spare.pop() if spare else new_context(),
+                    self._picture,
+                    make_reformatter,
+                    time_base,
+                )
+                return
+        self._engine = SerialEncode(cc, self._picture, make_reformatter(), time_base)
 
     # -- side streams (audio, subtitles) ---------------------------------------------------------------------
     def _open_side_streams(self, av) -> None:
@@ -505,14 +566,15 @@ class VideoWriter:
     # -- video -------------------------------------------------------------------------------------------------
     def _mux_video(self, packets) -> None:
         for pkt in packets:
+            pkt.stream = self.stream  # (a chunk encoder's packets belong to no stream yet)
             self.container.mux(pkt)
             t = self._packet_time(pkt)
             if t is not None:
                 self._mux_side_until(t)
 
-    def _picture(self, frame: Frame):
+    def _picture(self, frame: Frame, reformatter):
         """The encoder's picture of ``frame``: its planes as they are (the device frame path made them in
-        the encoder's format), or its RGB pixels converted by swscale."""
+        the encoder's format), or its RGB pixels converted by swscale (``reformatter``: one per thread)."""
         import av
 
         if frame.planes is not None:
@@ -523,7 +585,7 @@ class VideoWriter:
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         video = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
-        return self._reformatter.reformat(
+        return reformatter.reformat(
             video,
             format=self.report.pix_fmt,
             dst_colorspace=self.matrix,
@@ -533,28 +595,18 @@ class VideoWriter:
 
     def write(self, frame: Frame) -> None:
         """Encode one frame (RGB pixels or YUV planes) at its source pts (counted in the writer's time base)."""
-        import av
-
         started = time.perf_counter()
         if self._offset is None:
             self._offset = frame.pts
         pts = frame.pts - self._offset
         self._end_time = max(self._end_time, float(pts * self.time_base) + self._period)
-        video = self._picture(frame)
-        video.pts = pts
-        video.time_base = self.time_base
-        try:
-            self._mux_video(self.stream.encode(video))
-        except av.error.FFmpegError as exc:
-            raise EncodeError(
-                f"encoding failed at frame {self.report.frames}: {exc.strerror or exc}"
-            ) from None
+        self._mux_video(self._engine.push(frame, pts, self.report.frames))
         self.report.frames += 1
         self.report.seconds += time.perf_counter() - started
 
     def _flush_video(self):
-        """The packets the encoder still holds (its delay)."""
-        return self.stream.encode(None)
+        """The packets the encoder(s) still hold (their delay; the last chunks)."""
+        return self._engine.flush()
 
     def close(self) -> None:
         """Flush the encoder, mux the remaining side packets, finish the file."""
@@ -584,6 +636,8 @@ class VideoWriter:
         self._release()
 
     def _release(self) -> None:
+        if self._engine is not None:
+            self._engine.abort()
         for c in (self._side, getattr(self, "container", None)):
             if c is not None:
                 try:
