@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,7 +113,6 @@ class SerialEncode:
         self.picture = picture
         self.reformatter = reformatter
         self.time_base = time_base
-        self.seconds = 0.0
 
     def push(self, frame, pts: int, index: int) -> list:
         video = self.picture(frame, self.reformatter)
@@ -167,9 +165,7 @@ class ChunkEncoders:
         self.open_context = open_context
         self.picture = picture
         self.time_base = time_base
-        self.seconds = 0.0  # the workers' busy time, summed
         self.chunks = 0  # chunks started
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._order: deque[_Chunk] = deque()  # chunks not yet handed back, oldest first
         self._current: _Chunk | None = None
@@ -250,7 +246,6 @@ class ChunkEncoders:
                 chunk, item = q.get(timeout=_POLL)
             except queue.Empty:
                 continue
-            started = time.perf_counter()
             try:
                 if item is _END_OF_CHUNK:
                     if context is not None and chunk.error is None:
@@ -268,6 +263,3 @@ class ChunkEncoders:
                 chunk.error = exc
                 context = None
                 chunk.done.set()
-            finally:
-                with self._lock:
-                    self.seconds += time.perf_counter() - started

@@ -450,9 +450,16 @@ class VideoWriter:
                 )
             else:
                 self.report.encoders = self.plan.describe()
+
+                def open_context():
+                    try:
+                        return spare.pop()  # (atomic: two workers may ask at once)
+                    except IndexError:
+                        return new_context()
+
                 self._engine = ChunkEncoders(
                     self.plan,
-                    lambda: spare.pop() if spare else new_context(),
+                    open_context,
                     self._picture,
                     make_reformatter,
                     time_base,
