@@ -206,3 +206,64 @@ def test_fixed_face_size_models_get_resized_crops():
     )
     out = push(stage, [_tagged(0) for _ in range(3)]) + flush(stage)
     assert len(out) == 3 and all(shape[:2] == (32, 32) for shape in face_up.shapes)
+
+
+class TaggedDetector:
+    """A thread-hungry stand-in: reads the frame index from the tag pixel (no call-order state), sleeps
+    like a real detector, and records how many calls overlap and how many instances were built."""
+
+    name = "tagged"
+
+    def __init__(self, registry: dict) -> None:
+        self.registry = registry
+        with registry["lock"]:
+            registry["instances"] += 1
+
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        import time
+
+        reg = self.registry
+        with reg["lock"]:
+            reg["running"] += 1
+            reg["peak"] = max(reg["peak"], reg["running"])
+        time.sleep(0.01)
+        with reg["lock"]:
+            reg["running"] -= 1
+        t = int(image[-1, -1, 0]) + 256 * int(image[-1, -1, 1])
+        cx, cy, s = (20 + t % 7, 18, 16) if t % 11 < 8 else (0, 0, 0)
+        return [Detection((cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2), 0.9)] if s else []
+
+    def face_box(self, det: Detection) -> FaceBox:
+        x0, y0, x1, y1 = det.box
+        return FaceBox((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0)
+
+
+@pytest.mark.parametrize("det_every", [1, 2])
+def test_detection_in_worker_threads_gives_the_same_output_as_one(det_every):
+    import threading
+
+    from vsr.pipelines.face.detect import DetectAhead
+
+    def run(workers: int):
+        reg = {"lock": threading.Lock(), "instances": 0, "running": 0, "peak": 0}
+        detection = DetectAhead(TaggedDetector(reg), build=lambda: TaggedDetector(reg), workers=workers)
+        stage = FaceStage(
+            FaceOptions(det_every=det_every, min_face=8), 2, NearestUpscaler(2, texture=30), NearestUpscaler(2),
+            detection=detection,
+        )  # fmt: skip
+        out, pushed = [], 0
+        for size in [1, 3, 7, 2, 5, 1, 9, 4]:
+            out += push(stage, [_tagged(pushed + k) for k in range(size)])
+            pushed += size
+            assert stage.buffered <= stage.lookahead + size
+        out += flush(stage)
+        return out, stage.report(), reg
+
+    one, report_one, reg_one = run(1)
+    many, report_many, reg_many = run(3)
+    assert len(one) == len(many) == 32
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert report_one["face_tracks"] == report_many["face_tracks"] and report_one["face_tracks"]
+    assert reg_one["peak"] == 1 and reg_many["peak"] >= 2  # the workers did detect at the same time
+    assert reg_many["instances"] <= 1 + 3  # the stage's own, and one per worker thread at most

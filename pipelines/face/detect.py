@@ -19,12 +19,22 @@ each detector maps its boxes to the square ``FaceBox`` used for training crops
 (``face_box_from_eyes``) with factors measured on 150 held-out UTKFace chips:
 the crop box's side and centre then match the eye-based training crop on
 average, and do not collapse when the head turns and the eye distance shrinks.
+
+Throughput.  ``DetectAhead`` runs a detector in worker threads (OpenCV and the CNN release the GIL),
+each with its own detector instance, so detection overlaps the models and, with more than one
+worker, itself.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,3 +347,43 @@ def make_detector(spec: str = "auto", threshold: float = 0.5, upsample: float | 
     if spec == "yunet":
         raise UsageError("--detector yunet needs the model file: --detector yunet:PATH/TO/yunet.onnx")
     raise UsageError(f"--detector {spec!r}: choose one of {', '.join(DETECTORS)}")
+
+
+def detect_workers(cores: int | None = None) -> int:
+    """Detection threads by default: one (it overlaps the models), one per four cores up to four."""
+    return max(1, min(4, (cores or os.cpu_count() or 1) // 4))
+
+
+class DetectAhead:
+    """Face detection in worker threads: ``submit(image)`` returns a future of (detections, seconds).
+
+    With ``build`` (a detector factory) each worker thread builds its own detector the first time it
+    runs (detectors keep per-call state and are not thread-safe); without, ``detector`` is used by a
+    single worker.  ``ahead`` is how many detections a stage keeps running while it works on older
+    frames: enough to keep every worker busy.
+    """
+
+    def __init__(
+        self,
+        detector: Callable[[np.ndarray], list[Detection]],
+        build: Callable[[], Callable[[np.ndarray], list[Detection]]] | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.detector = detector
+        self.workers = 1 if build is None else (workers or detect_workers())
+        self.ahead = 2 * self.workers
+        self._build = build
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="detect")
+        weakref.finalize(self, self._pool.shutdown, wait=False)
+
+    def submit(self, image: np.ndarray) -> Future:
+        return self._pool.submit(self._detect, image)
+
+    def _detect(self, image: np.ndarray) -> tuple[list[Detection], float]:
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = self._build() if self._build is not None else self.detector
+        started = time.perf_counter()
+        found = detector(image)
+        return found, time.perf_counter() - started

@@ -6,8 +6,11 @@ once, in order, whole: the upscaled pixels replace the low-resolution ones and,
 when asked (``--altered-mask``), ``Frame.altered`` says where the face model's
 pixels went.  It holds frames back only as long as the tracker needs to
 look ahead (``FaceTracker.lookahead``, a few frames: enough to smooth the
-boxes, bridge a missed detection and know whether a face is leaving); memory
-does not grow with the stream.
+boxes, bridge a missed detection and know whether a face is leaving), plus the
+frames whose detection is still running: detection runs in worker threads
+(``DetectAhead``) on frames as they arrive, while the models work on earlier
+ones, and the tracker takes the results in frame order, so the output is the
+same as detecting inline.  Memory does not grow with the stream.
 
 For each frame that is ready:
 
@@ -23,7 +26,6 @@ For each frame that is ready:
 
 from __future__ import annotations
 
-import time
 import typing
 from collections import deque
 from collections.abc import Callable
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vsr.config import FaceOptions
-from vsr.pipelines.face.detect import Detection, face_box_from_detection, make_detector
+from vsr.pipelines.face.detect import DetectAhead, Detection, face_box_from_detection, make_detector
 from vsr.pipelines.face.geometry import (
     COLOUR_SIGMA,
     CROP_MARGIN,
@@ -82,7 +84,9 @@ class FaceStage:
     pass stubs).  ``face_size`` is the side a face model with a fixed input wants its crops resized
     to (default: the face module's ``face_size`` attribute if it has one, else crops keep their
     native resolution, which suits fully convolutional models best).  With ``altered`` every frame
-    that comes out carries the face model's paste-back weight (``Frame.altered``).
+    that comes out carries the face model's paste-back weight (``Frame.altered``).  ``detection`` is the
+    ``DetectAhead`` pool to detect with (``fresh`` stages share it); by default one is made, with a
+    detector per worker thread when the detector comes from ``options`` (a given one gets one worker).
     """
 
     def __init__(
@@ -94,15 +98,24 @@ class FaceStage:
         detector: Callable[[np.ndarray], list[Detection]] | None = None,
         face_size: int | None = None,
         altered: bool = False,
+        detection: DetectAhead | None = None,
     ) -> None:
         self.options = options
         self.scale = scale
         self.face_upscaler = face_upscaler
         self.background_upscaler = background_upscaler
-        if detector is None:
-            upsample = getattr(options, "det_upsample", None) or None
-            detector = make_detector(options.detector, options.det_threshold, upsample)
-        self.detector = detector
+        if detection is None:
+            build = None
+            if detector is None:
+                upsample = getattr(options, "det_upsample", None) or None
+
+                def build():
+                    return make_detector(options.detector, options.det_threshold, upsample)
+
+                detector = build()
+            detection = DetectAhead(detector, build)
+        self.detection = detection
+        self.detector = detector if detector is not None else detection.detector
         self._face_box = getattr(detector, "face_box", face_box_from_detection)
         self.tracker = FaceTracker(det_every=options.det_every)
         module = getattr(face_upscaler, "module", None)
@@ -111,6 +124,8 @@ class FaceStage:
         self.pad = max(2, min(overlap, _MAX_PAD))
         self.altered = altered
         self._pending: deque[Frame] = deque()
+        self._detecting: deque[tuple[Frame, typing.Any]] = deque()  # (frame, its detection or None)
+        self._next_submit = 0
         self._tracks: dict[int, list[list[int]]] = {}  # track id -> [frame index, x0, y0, x1, y1] per frame
         self._next_in = 0
         self._next_out = 0
@@ -122,35 +137,41 @@ class FaceStage:
         """A new stage for an independent stream (the next image) with the same models and detector."""
         return FaceStage(
             self.options, self.scale, self.face_upscaler, self.background_upscaler,
-            detector=self.detector, face_size=self.face_size, altered=self.altered,
+            detector=self.detector, face_size=self.face_size, altered=self.altered, detection=self.detection,
         )  # fmt: skip
 
     # -- the stage contract ---------------------------------------------------------------------------------
     @property
     def lookahead(self) -> int:
-        """Frames held back after the newest pushed frame (at most; fewer at the end of the stream)."""
-        return self.tracker.lookahead
+        """Frames held back after the newest pushed frame (at most; fewer at the end of the stream): the
+        tracker's look-ahead, and the frames whose detection may still be running."""
+        return self.tracker.lookahead + self.detection.ahead * self.options.det_every
 
     @property
     def buffered(self) -> int:
         """Frames pushed but not yet returned."""
-        return len(self._pending)
+        return len(self._pending) + len(self._detecting)
 
     def push(self, frames: list[Frame]) -> list[Frame]:
         """Take LR frames; return the finished HR frames that no longer need look-ahead (maybe none)."""
         if self._flushed:
             raise RuntimeError("FaceStage.push after flush")
         for frame in frames:
-            self._observe(frame)
-        # Frame t is final once detections up to t + lookahead are in: the buffer never holds more than
-        # lookahead + len(frames) frames, and the upscalers see the whole ready run as one batch.
-        return self._finish(self._next_in - self.lookahead - self._next_out)
+            self._submit(frame)
+        while len(self._detecting) > self.detection.ahead * self.options.det_every:
+            self._observe_next()
+        # Frame t is final once detections up to t + the tracker's look-ahead are in: the buffer never
+        # holds more than lookahead + len(frames) frames, and the upscalers see the whole ready run as
+        # one batch.
+        return self._finish(self._next_in - self.tracker.lookahead - self._next_out)
 
     def flush(self) -> list[Frame]:
         """End of stream: return every frame still held."""
         if self._flushed:
             return []
         self._flushed = True
+        while self._detecting:
+            self._observe_next()
         self.tracker.finish()
         return self._finish(len(self._pending))
 
@@ -176,12 +197,19 @@ class FaceStage:
         }
 
     # -- steps ----------------------------------------------------------------------------------------------
-    def _observe(self, frame: Frame) -> None:
+    def _submit(self, frame: Frame) -> None:
+        """Start detecting on a detection frame (every ``det_every``-th) in the pool."""
+        detect = self._next_submit % self.options.det_every == 0
+        self._detecting.append((frame, self.detection.submit(frame.image) if detect else None))
+        self._next_submit += 1
+
+    def _observe_next(self) -> None:
+        """Give the tracker the oldest submitted frame's detections (waiting for them)."""
+        frame, running = self._detecting.popleft()
         index = self._next_in
-        if index % self.options.det_every == 0:
-            started = time.perf_counter()
-            detections = self.detector(frame.image)
-            self.stats.detect_seconds += time.perf_counter() - started
+        if running is not None:
+            detections, seconds = running.result()
+            self.stats.detect_seconds += seconds
             self.stats.detector_runs += 1
             self.stats.detections += len(detections)
             obs = [
