@@ -7,8 +7,8 @@ Steps of ``run_bench(config)``:
  3. model-only: the ``Upscaler`` on frames decoded beforehand (batches as the pipeline uses them), the
     network alone on a device-resident batch (for the roofline), and the device frame path
     (``PlaneTransfer`` + ``yuv_to_rgb`` + network + ``rgb_to_yuv`` + download);
- 4. face-detection-only (face mode): the detector on each of the first ``DETECT_FRAMES`` frames, at the
-    detection resolution ``vsr enhance`` uses;
+ 4. face-detection-only (face mode): the detector, in the worker threads ``vsr enhance`` detects with,
+    on each of the first ``DETECT_FRAMES`` frames at the detection resolution ``vsr enhance`` uses;
  5. encode-only: ``VideoWriter`` on upscaled frames made beforehand;
  6. end-to-end: ``vsr.pipelines.enhance.enhance`` into a temporary output (frame mode, and face mode too
     when ``--mode face``), with GPU memory and utilisation when on CUDA;
@@ -296,11 +296,11 @@ def run_bench(config: BenchConfig) -> BenchResult:
         _device_path(result, upscaler, path, config, info)
         # 4. detection
         if config.mode == "face":
-            from vsr.pipelines.face.detect import make_detector
+            from vsr.pipelines.face.detect import DetectAhead, make_detector
 
-            detector = make_detector(config.detector)
-            result.detector = detector.describe()
-            result.stages["detect"], result.faces_detected = time_detect(detector, frames[:DETECT_FRAMES])
+            detection = DetectAhead(make_detector(config.detector), lambda: make_detector(config.detector))
+            result.detector = f"{detection.detector.describe()}, {detection.workers} thread(s)"
+            result.stages["detect"], result.faces_detected = time_detect(detection, frames[:DETECT_FRAMES])
         # 5. encode: with the encoders vsr enhance would run here, and with one beside it when that is several
         plan = _encoder_plan(config, info, device)
         result.encoders = plan.describe()
