@@ -58,7 +58,7 @@ run() {
     [ $rc -eq 0 ] || rm -f "$OUT/$name.json"
     return $rc
 }
-run bench_frame "$FRAME_LIMIT" --mode frame
+run bench_frame "$FRAME_LIMIT" --mode frame --compile on
 # If face mode ran out of time, still measure its stages (detection included) without end-to-end.
 run bench_face "$FACE_LIMIT" --mode face ||
     run bench_face_stages "${BENCH_FALLBACK_LIMIT:-120}" --mode face --no-end-to-end --frames 120
