@@ -1,8 +1,8 @@
 """``--compile``: the compiled model gives the eager frames, compiles once per stream, and never fails a run.
 
-One real ``torch.compile`` (a 2x8 SRResNet on 28x20 frames, cold ~15 s on 2 cores, warm ~3 s); every other
-test stands in ``FakeCompile`` for ``torch.compile`` (the module itself, recording the shapes it is given),
-which tests the Upscaler's part (shapes, fallbacks, the report) without paying for a compiler.
+One real ``torch.compile`` (a 2x8 SRResNet on 28x20 frames: ~18 s cold on 2 cores, ~4 s from inductor's
+cache); every other test stands in ``FakeCompile`` for ``torch.compile`` (the module itself, recording the
+shapes it is given), which tests the Upscaler's part (shapes, fallbacks, the report) without a compiler.
 """
 
 from __future__ import annotations
