@@ -6,7 +6,9 @@ Steps of ``run_bench(config)``:
     ``decode_planes`` (the YUV planes a device-side path would upload);
  3. model-only: the ``Upscaler`` on frames decoded beforehand (batches as the pipeline uses them), the
     network alone on a device-resident batch (for the roofline), and the device frame path
-    (``PlaneTransfer`` + ``yuv_to_rgb`` + network + ``rgb_to_yuv`` + download);
+    (``PlaneTransfer`` + ``yuv_to_rgb`` + network + ``rgb_to_yuv`` + download); with ``--compile`` (auto: on
+    CUDA) the ``Upscaler`` and the device path again with the model compiled (``model_compiled``,
+    ``device_path_compiled``, the compile's seconds in ``compile_seconds``), beside the eager ones;
  4. face-detection-only (face mode): the detector, in the worker threads ``vsr enhance`` detects with,
     on each of the first ``DETECT_FRAMES`` frames at the detection resolution ``vsr enhance`` uses;
  5. encode-only: ``VideoWriter`` on upscaled frames made beforehand;
@@ -28,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vsr.config import COMPILES
 from vsr.errors import UsageError
 from vsr.pipelines.bench_stages import Stage
 
@@ -49,6 +52,8 @@ class BenchConfig:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None
+    # Also time the model compiled (auto: on CUDA); end-to-end runs compile as vsr enhance would.
+    compile: str = "auto"
     frames: int | None = None  # frames held for the stage measurements (None: all of the input's)
     peak_tflops: float | None = None
     random_srresnet: tuple[int, int] | None = None  # (blocks, channels): untrained, for throughput only
@@ -72,6 +77,8 @@ class BenchConfig:
             raise UsageError(f"--peak-tflops must be positive, got {self.peak_tflops}")
         if self.det_every < 1:
             raise UsageError(f"--det-every must be at least 1, got {self.det_every}")
+        if self.compile not in COMPILES:
+            raise UsageError(f"--compile must be one of {', '.join(COMPILES)}, got {self.compile!r}")
         if self.model is not None and self.random_srresnet is not None:
             raise UsageError("--model and --random-srresnet exclude each other")
         return self
@@ -122,6 +129,7 @@ class BenchResult:
     matrix_tflops: float | None = None
     matrix_source: str | None = None
     roofline_fraction: float | None = None
+    compile_seconds: float | None = None  # the compiled stages' one-off compile (None: not compiled)
     gpu_max_memory_mb: float | None = None
     gpu_utilisation: float | None = None  # mean % over the end-to-end run (pynvml), when available
     faces_detected: int | None = None
@@ -153,6 +161,10 @@ class BenchResult:
             if self.mode == "face"
             else None,
             "device_path_over_host_path": ratio(self.fps("end_to_end"), self.fps("end_to_end_host")),
+            "compiled_over_eager_model": ratio(self.fps("model_compiled"), model),
+            "compiled_over_eager_device_path": ratio(
+                self.fps("device_path_compiled"), self.fps("device_path")
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,6 +194,8 @@ class BenchResult:
                 f"{'GFLOP per frame':<32}{self.flops_per_frame / 1e9:>8.2f}   matrix rate {self.matrix_tflops:.2f} "
                 f"TFLOP/s ({self.matrix_source}); roofline fraction {self.roofline_fraction:.3f}"
             )
+        if self.compile_seconds is not None:
+            lines.append(f"{'compile seconds':<32}{self.compile_seconds:>8.2f}")
         if self.gpu_max_memory_mb is not None:
             util = f", utilisation {self.gpu_utilisation:.0f}%" if self.gpu_utilisation is not None else ""
             lines.append(f"GPU peak memory {self.gpu_max_memory_mb:.0f} MB{util}")
@@ -195,8 +209,10 @@ STAGE_LABELS = {
     "decode": "decode (to RGB)",
     "decode_yuv": "decode (YUV planes)",
     "model": "model (Upscaler)",
+    "model_compiled": "model (compiled)",
     "model_device": "model (on device)",
     "device_path": "device YUV path",
+    "device_path_compiled": "device YUV (compiled)",
     "detect": "face detection",
     "encode": "encode",
     "encode_single": "encode (one encoder)",
@@ -240,7 +256,7 @@ def run_bench(config: BenchConfig) -> BenchResult:
         time_model_device,
         time_reference,
     )
-    from vsr.pipelines.device import resolve_device, resolve_precision
+    from vsr.pipelines.device import resolve_compile, resolve_device, resolve_precision
     from vsr.pipelines.upscale import Upscaler
 
     config.validate()
@@ -268,6 +284,11 @@ def run_bench(config: BenchConfig) -> BenchResult:
             model_label = model
         loaded = load_model_from(model, config.scale)
         upscaler = Upscaler(loaded.module, config.scale, device, precision, config.batch_size)
+        compiled = None  # the same model and batch, compiled: the compiled stages beside the eager ones
+        if resolve_compile(config.compile, device, loaded.learned):
+            compiled = Upscaler(
+                loaded.module, config.scale, device, precision, config.batch_size, compile=True
+            )
         result = BenchResult(
             input=label,
             width=info.width,
@@ -288,12 +309,17 @@ def run_bench(config: BenchConfig) -> BenchResult:
         result.stages["decode"], result.stages["decode_yuv"] = time_decode(path, config.frames)
         frames = decode_frames(path, config.frames)
         result.frames = len(frames)
-        # 3. model
+        # 3. model (the compiled one's warm-up batch is its compile)
         result.stages["model"] = time_model(upscaler, frames)
+        if compiled is not None:
+            result.stages["model_compiled"] = time_model(compiled, frames)
         if loaded.params:
             batches = max(1, len(frames) // upscaler.batch_size)
             result.stages["model_device"] = time_model_device(upscaler, frames, batches)
-        _device_path(result, upscaler, path, config, info)
+        _device_path(result, upscaler, compiled, path, config, info)
+        if compiled is not None:
+            result.compile_seconds = round(compiled.stats.compile_seconds, 3)
+            result.warnings += compiled.stats.warnings
         # 4. detection
         if config.mode == "face":
             from vsr.pipelines.face.detect import DetectAhead, make_detector
@@ -330,8 +356,9 @@ def run_bench(config: BenchConfig) -> BenchResult:
     return result
 
 
-def _device_path(result: BenchResult, upscaler, path: Path, config: BenchConfig, info) -> None:
-    """Step 3c: the YUV frame path, when the input's pixel format is planar YUV."""
+def _device_path(result: BenchResult, upscaler, compiled, path: Path, config: BenchConfig, info) -> None:
+    """Step 3c: the YUV frame path, when the input's pixel format is planar YUV (and compiled, when
+    ``compiled`` is an ``Upscaler`` with ``compile=True``)."""
     from vsr.errors import UnsupportedError
     from vsr.media.planes import decode_planes
     from vsr.media.probe import guess_matrix
@@ -347,6 +374,8 @@ def _device_path(result: BenchResult, upscaler, path: Path, config: BenchConfig,
         return
     planes = list(decode_planes(path, config.frames))
     result.stages["device_path"] = time_device_path(upscaler, planes, fmt)
+    if compiled is not None:
+        result.stages["device_path_compiled"] = time_device_path(compiled, planes, fmt)
 
 
 def _roofline(result: BenchResult, module, device, precision: str, peak: float | None) -> None:

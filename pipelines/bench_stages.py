@@ -219,6 +219,7 @@ def run_enhance(
         device=config.device,
         precision=config.precision,
         batch_size=config.batch_size,
+        compile=config.compile,
         codec=config.codec,
         preset=config.preset,
         encoders=config.encoders,

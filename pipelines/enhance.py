@@ -101,6 +101,8 @@ class BuiltStage:
                 precision=up.precision if loaded.learned else "fp32",
                 batch_size=up.stats.batch_size,
                 tile=up.stats.tile,
+                compiled=up.stats.compiled_batches > 0,
+                compile_seconds=round(up.stats.compile_seconds, 3),
                 generative_face_restorer=loaded.generative_face_restorer,
             )
             for role, loaded in self.models.items()
@@ -208,7 +210,7 @@ def resolve_mode(config: EnhanceConfig, face_model: str | None) -> str:
 def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
     """Load the models the mode needs (from ``models``, a ``ModelCache``) and build the frame or face stage."""
     from vsr.models.registry import DEFAULT_FACE_MODEL, DEFAULT_MODEL, REGISTRY, ModelCache
-    from vsr.pipelines.device import resolve_device, resolve_precision
+    from vsr.pipelines.device import resolve_compile, resolve_device, resolve_precision
     from vsr.pipelines.upscale import Upscaler
 
     models = models if models is not None else ModelCache()  # (an empty cache is falsy)
@@ -232,7 +234,10 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
         if same is not None:
             return same
         # The model's own factor: 1 for a face restorer, which works on aligned faces.
-        up = Upscaler(loaded.module, loaded.scale, device, precision, config.batch_size, config.tile)
+        compile = resolve_compile(config.compile, device, loaded.learned)
+        up = Upscaler(
+            loaded.module, loaded.scale, device, precision, config.batch_size, config.tile, compile=compile
+        )
         if not loaded.generative_face_restorer:
             return up
         if role != "face":

@@ -9,6 +9,7 @@ still complete (exit 3).  The report has the same shape as for a video, plus one
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -76,7 +77,10 @@ def enhance_images(config: EnhanceConfig, *, models=None, stage=None, on_frames=
         for target in (out, mask):
             if target is not None:
                 check_output_path(target, src.resolve(), config.overwrite)
-    # 2. Load the models and build the stage.
+    # 2. Load the models and build the stage.  Each image is a push of one frame, which a compiled model
+    #    would fill up to a whole batch (one compiled shape): ``--compile auto`` is off here.
+    if config.compile == "auto":
+        config = dataclasses.replace(config, compile="off")
     built = stage or build_stage(config, models)
     busy = BusySeconds()
     items: list[dict] = []

@@ -24,7 +24,8 @@ NON_COMMERCIAL = "non-commercial"
 
 @dataclass
 class ModelUse:
-    """One model as it ran: which weights, under which licence, with what batch, tile and precision."""
+    """One model as it ran: which weights, under which licence, with what batch, tile and precision, and
+    whether compiled (``--compile``: some batches ran through ``torch.compile``; tiles and odd shapes never do)."""
 
     role: str  # "frame" (whole frames), "background" or "face" (face mode)
     name: str
@@ -34,6 +35,8 @@ class ModelUse:
     precision: str
     batch_size: int
     tile: int
+    compiled: bool = False
+    compile_seconds: float = 0.0  # spent compiling (0 when not compiled): model busy time includes it
     generative_face_restorer: bool = False  # invents detail (GFPGAN-style): matters for identification
 
     @property

@@ -13,6 +13,11 @@ the output cropped back, per tile too; tiles start on multiples so windowed
 attention sees the same windows), ``supports_fp16`` / ``supports_bf16``
 (otherwise fp32, with a warning), ``tileable`` (False: never tiled) and
 ``channels_last`` (False: keep NCHW memory on CUDA).
+
+``compile=True`` runs whole-frame batches through ``torch.compile`` at one fixed shape per stream: a short
+last batch is filled up to the batch size, so the network compiles once; tiles and any other shape run
+eagerly.  Compiling is an optimisation, never a requirement: any failure, or an out-of-memory backoff,
+leaves the rest of the run eager, with a warning.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from vsr.errors import ResourceError
+from vsr.errors import ResourceError, one_line
 from vsr.pipelines.device import DTYPES as _DTYPES
 
 
@@ -39,6 +44,8 @@ class UpscalerStats:
     batch_size: int = 0
     tile: int = 0
     seconds: float = 0.0  # busy time: host copies, the network, and back
+    compiled_batches: int = 0  # batches run by the compiled network (``compile=True``)
+    compile_seconds: float = 0.0  # the first compiled call: tracing, code generation and that batch
     warnings: list[str] = field(default_factory=list)
 
 
@@ -54,6 +61,7 @@ class Upscaler:
         batch_size: int | None = None,
         tile: int = 0,
         tile_overlap: int | None = None,
+        compile: bool = False,
     ) -> None:
         self.scale = scale
         self.device = device
@@ -87,6 +95,14 @@ class Upscaler:
             )
         self.stats = UpscalerStats(batch_size=self.batch_size, tile=self.tile, warnings=warnings)
         self._transfer = None  # the device frame path's PlaneTransfer, made on first use
+        self.compile = compile  # still wanted: a compile failure or an out-of-memory backoff clears it
+        self._compiled: tuple | None = None  # (compiled module, the (shape, dtype) it was compiled for)
+        # The compiled module sees one memory layout (it is specialised on strides too): channels_last unless
+        # the model opts out.  That is the layout of the host path's frames (HWC arrays, permuted) and of
+        # the device path's on CUDA; on a CPU it is also the faster one (2x8 SRResNet, 480x270 x4, batch 2:
+        # 3.4 fps compiled against 2.35 fps with NCHW input).
+        learned_layout = self.has_params and getattr(module, "channels_last", True)
+        self._layout = torch.channels_last if learned_layout else torch.contiguous_format
 
     # -- public ---------------------------------------------------------------------------------------------
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -151,6 +167,8 @@ class Upscaler:
         if self.tile and (x.shape[-1] > self.tile or x.shape[-2] > self.tile):
             self.stats.tiled_frames += x.shape[0]
             return self.forward_tiled(x)
+        if self.compile:
+            return self._forward_compiled(x)
         return self._forward(x)
 
     def _auto_tile(self, shape: tuple[int, ...]) -> None:
@@ -184,6 +202,9 @@ class Upscaler:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         self.stats.oom_retries += 1
+        if self.compile:  # a smaller batch is another shape: compiling it again would cost more memory
+            self.compile, self._compiled = False, None
+            self.stats.warnings.append("out of memory: the model runs uncompiled from now on")
         if self.batch_size > 1:
             self.batch_size //= 2
             self.stats.warnings.append(f"out of memory: batch size lowered to {self.batch_size}")
@@ -217,12 +238,48 @@ class Upscaler:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, peak, dtype
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, network=None) -> torch.Tensor:
+        """``x`` through ``network`` (default: the eager module), padded to its needs and cropped back."""
         h, w = x.shape[-2:]
         x = pad_to_requirements(x, self.multiple, self.minimum)
         with self._autocast():
-            y = self.module(x).float()
+            y = (self.module if network is None else network)(x).float()
         return y[..., : h * self.scale, : w * self.scale]
+
+    def _forward_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        """An untiled batch through the compiled module, at the one shape it was compiled for.
+
+        A short batch is filled up with copies of its last frame (their outputs dropped), so a stream
+        compiles once, not once per odd batch; any other shape runs eagerly.  The first call compiles
+        (here, not lazily later), and if compiling or running the compiled module fails in any way but out
+        of memory, this batch and the rest of the run go eagerly, with one warning.
+        """
+        n = x.shape[0]
+        key = ((max(n, self.batch_size), *x.shape[1:]), x.dtype)
+        if self._compiled is not None and key != self._compiled[1]:
+            return self._forward(x)
+        full = _fill_batch(x, self.batch_size, self._layout)
+        first, started, failure = self._compiled is None, time.perf_counter(), None
+        try:
+            if first:
+                network = torch.compile(self.module, dynamic=False, mode=compile_mode(self.device))
+                y = self._forward(full, network)
+                self._compiled = (network, key)
+            else:
+                with _no_recompiles():
+                    y = self._forward(full, self._compiled[0])
+        except torch.OutOfMemoryError:
+            raise  # the caller's backoff halves the batch (and stops compiling)
+        except Exception as exc:  # noqa: BLE001 - a compiler's failure must never fail a run
+            failure = exc
+        if first:  # a failed compile took its time too
+            self.stats.compile_seconds += time.perf_counter() - started
+        if failure is not None:
+            self.compile, self._compiled = False, None
+            self.stats.warnings.append(f"torch.compile failed, the model runs uncompiled: {_reason(failure)}")
+            return self._forward(x)
+        self.stats.compiled_batches += 1
+        return y[:n]
 
     @torch.inference_mode()
     def _run_chunk(self, chunk: list[np.ndarray]) -> list[np.ndarray]:
@@ -268,6 +325,42 @@ class PendingFrames:
         out = [planes for part in self.parts for planes in part.wait()]
         self.stats.seconds += time.perf_counter() - started  # waiting for the device is model time
         return out
+
+
+def compile_mode(device: torch.device) -> str:
+    """The ``torch.compile`` mode for ``device``: inductor's default everywhere.
+
+    What a super-resolution network gains from compiling is fused epilogues (bias, PReLU, residual adds,
+    the output cast) around a few large convolutions per batch, each far longer than its launch, so CUDA
+    graphs ("reduce-overhead") buy little; and they replay into static output buffers that the next call
+    overwrites, while the device frame path keeps a batch's output in flight (YUV conversion, download)
+    as the next batch runs, so every output would have to be cloned.  "max-autotune" searches kernels for
+    minutes, which ``--compile auto`` (on for every CUDA run) must not make every user pay; the default
+    mode keeps cuDNN's convolutions.  On a CPU compiling is only ever asked for, never automatic
+    (``vsr.pipelines.device.resolve_compile`` has the measurement).  Unmeasured on a GPU so far.
+    """
+    return "default"
+
+
+def _fill_batch(x: torch.Tensor, n: int, layout: torch.memory_format) -> torch.Tensor:
+    """``x`` (N,C,H,W) with its last frame repeated up to ``n`` frames, in memory ``layout``."""
+    if x.shape[0] < n:
+        x = torch.cat([x, x[-1:].expand(n - x.shape[0], *x.shape[1:])])
+    return x.contiguous(memory_format=layout)
+
+
+def _no_recompiles():
+    """Around later compiled calls: a guard that fails raises (and the caller falls back) instead of
+    compiling again behind the caller's back.  torch < 2.6 has no stances: nothing to enter."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("fail_on_recompile") if set_stance else contextlib.nullcontext()
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a compiler's error (they run to pages), short enough for a warning."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    reason = one_line(Exception(first))
+    return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
 def _round_up(n: int, multiple: int) -> int:

@@ -20,6 +20,7 @@ BACKGROUNDS = ("model", "lanczos", "bicubic")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 LAYOUTS = ("side", "split")
 FRAME_PATHS = ("auto", "rgb", "yuv")
+COMPILES = ("auto", "on", "off")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class EnhanceConfig:
     frame_path: str = "auto"  # --frame-path: yuv = planes converted on the device; auto = yuv on CUDA
     batch_size: int | None = None  # None = auto
     tile: int = 0
+    compile: str = "auto"  # --compile: torch.compile the model; auto = on CUDA, for models with weights
     codec: str | None = None  # None = libx264, or VP9 for .webm
     crf: int | None = None  # None = the codec's default; the range is checked per codec
     preset: str | None = None
@@ -102,6 +104,8 @@ class EnhanceConfig:
             raise ConfigError(
                 "--encoders runs the built-in encoders; it cannot be combined with --ffmpeg-bin"
             )
+        if self.compile not in COMPILES:
+            raise ConfigError(f"--compile must be one of {', '.join(COMPILES)}, got {self.compile!r}")
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.face.background not in BACKGROUNDS:

@@ -64,6 +64,7 @@ def bench(
     device,
     precision,
     batch_size,
+    compile,
     frames,
     peak_tflops,
     random_srresnet,
@@ -76,6 +77,8 @@ def bench(
     as_json,
 ) -> None:
     """Time decode, model, face detection, encode, end-to-end and a reference loop, side by side.
+
+    With --compile (auto: on CUDA), the model and device-path stages also run compiled, beside eager.
 
     INPUT is a video; or --synthetic WxH[:FRAMES] generates one.  Nothing is written but temporary files.
     """
@@ -90,6 +93,7 @@ def bench(
         device=device,
         precision=precision,
         batch_size=batch_size,
+        compile=compile,
         frames=frames,
         peak_tflops=peak_tflops,
         random_srresnet=parse_random_srresnet(random_srresnet) if random_srresnet else None,

@@ -15,7 +15,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from vsr.config import BACKGROUNDS, CODECS, MODES, EnhanceConfig, FaceOptions
+from vsr.config import BACKGROUNDS, CODECS, COMPILES, MODES, EnhanceConfig, FaceOptions
 from vsr.errors import UsageError
 
 
@@ -129,7 +129,15 @@ def scale_or_model_scale(flag: Any, *models: str | None) -> int:
 
 
 def compute_options(func):
-    """``--device``, ``--precision`` and ``--batch-size``: how a command runs its model."""
+    """``--device``, ``--precision``, ``--batch-size`` and ``--compile``: how a command runs its model."""
+    func = option(
+        "--compile",
+        type=click.Choice(COMPILES),
+        default="auto",
+        show_default=True,
+        help="torch.compile the model for whole-frame batches (a one-off compile per resolution; falls back "
+        "to eager on any failure); auto = on CUDA for models with weights.",
+    )(func)
     func = option(
         "--batch-size", type=BatchSize(), default="auto", show_default=True, help="Frames per model call."
     )(func)
@@ -391,6 +399,7 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
         device=params["device"],
         precision=params["precision"],
         batch_size=params["batch_size"],
+        compile=params["compile"],
         tile=params["tile"],
         codec=params["codec"],
         crf=params["crf"],
