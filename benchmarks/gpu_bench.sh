@@ -60,7 +60,7 @@ run() {
     [ $rc -eq 0 ] || rm -f "$OUT/$name.json"
     return $rc
 }
-run bench_frame "$FRAME_LIMIT" --mode frame --compile on
+run bench_frame "$FRAME_LIMIT" --mode frame --compile on --batch-sweep 4,16,32
 # Encoding alone with 1, 2, 4 and 8 encoders on the same 1080p frames (what `--encoders auto` picks
 # here is cores/4): throughput and the size cost of a keyframe every chunk.  800 frames = 8 chunks of
 # 4 s at 24 fps, so 8 encoders all get work (the frames are held: 5 GB of RAM).

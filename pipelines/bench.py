@@ -8,7 +8,8 @@ Steps of ``run_bench(config)``:
     network alone on a device-resident batch (for the roofline), and the device frame path
     (``PlaneTransfer`` + ``yuv_to_rgb`` + network + ``rgb_to_yuv`` + download); with ``--compile`` (auto: on
     CUDA) the ``Upscaler`` and the device path again with the model compiled (``model_compiled``,
-    ``device_path_compiled``, the compile's seconds in ``compile_seconds``), beside the eager ones;
+    ``device_path_compiled``, the compile's seconds in ``compile_seconds``), beside the eager ones; with
+    ``--batch-sweep`` the ``Upscaler`` again at each batch size (``model_batchN``);
  4. face-detection-only (face mode): the detector, in the worker threads ``vsr enhance`` detects with,
     on each of the first ``DETECT_FRAMES`` frames at the detection resolution ``vsr enhance`` uses;
  5. encode-only: ``VideoWriter`` on upscaled frames made beforehand;
@@ -62,6 +63,7 @@ class BenchConfig:
     codec: str | None = None
     preset: str | None = None
     encoders: int | None = None  # --encoders (None: auto, as vsr enhance)
+    batch_sweep: tuple[int, ...] = ()  # --batch-sweep: model-only again at each of these batch sizes
     end_to_end: bool = True
 
     def validate(self) -> BenchConfig:
@@ -75,6 +77,10 @@ class BenchConfig:
             raise UsageError(f"--frames must be at least 1, got {self.frames}")
         if self.peak_tflops is not None and self.peak_tflops <= 0:
             raise UsageError(f"--peak-tflops must be positive, got {self.peak_tflops}")
+        if any(b < 1 for b in self.batch_sweep):
+            raise UsageError(
+                f"--batch-sweep sizes must be positive, got {','.join(map(str, self.batch_sweep))}"
+            )
         if self.det_every < 1:
             raise UsageError(f"--det-every must be at least 1, got {self.det_every}")
         if self.compile not in COMPILES:
@@ -95,6 +101,14 @@ def parse_synthetic(spec: str) -> tuple[int, int, int]:
     if w < 16 or h < 16 or frames < 1 or w % 2 or h % 2:
         raise UsageError(f"--synthetic {spec!r}: sizes must be even and at least 16, frames at least 1")
     return w, h, frames
+
+
+def parse_batch_sweep(spec: str) -> tuple[int, ...]:
+    """``"4,8,16"`` -> (4, 8, 16); empty -> ()."""
+    try:
+        return tuple(int(v) for v in spec.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--batch-sweep {spec!r}: expected batch sizes such as 4,8,16,32") from None
 
 
 def parse_random_srresnet(spec: str) -> tuple[int, int]:
@@ -313,6 +327,14 @@ def run_bench(config: BenchConfig) -> BenchResult:
         result.stages["model"] = time_model(upscaler, frames)
         if compiled is not None:
             result.stages["model_compiled"] = time_model(compiled, frames)
+        for b in config.batch_sweep:  # the data to choose the automatic batch size by
+            try:
+                sweep = Upscaler(loaded.module, config.scale, device, precision, b)
+                result.stages[f"model_batch{b}"] = time_model(sweep, frames)
+            except torch.OutOfMemoryError:
+                result.warnings.append(f"--batch-sweep {b}: out of memory")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
         if loaded.params:
             batches = max(1, len(frames) // upscaler.batch_size)
             result.stages["model_device"] = time_model_device(upscaler, frames, batches)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from vsr.cli import cli
 from vsr.errors import UsageError
 from vsr.models.srresnet import SRResNet
-from vsr.pipelines.bench import BenchConfig, parse_random_srresnet, parse_synthetic
+from vsr.pipelines.bench import BenchConfig, parse_batch_sweep, parse_random_srresnet, parse_synthetic
 from vsr.pipelines.roofline import conv_flops
 
 
@@ -104,6 +104,23 @@ def test_bad_options_are_usage_errors():
         BenchConfig(synthetic=(32, 32, 2), model="bicubic", random_srresnet=(1, 8)).validate()
     result = CliRunner().invoke(cli, ["bench", "--synthetic", "nope"])
     assert result.exit_code != 0
+    assert parse_batch_sweep("4, 8,16") == (4, 8, 16) and parse_batch_sweep("") == ()
+    with pytest.raises(UsageError, match="--batch-sweep"):
+        parse_batch_sweep("8,x")
+    with pytest.raises(UsageError, match="--batch-sweep"):
+        BenchConfig(synthetic=(32, 32, 2), batch_sweep=(8, 0)).validate()
+
+
+def test_batch_sweep_times_the_model_at_each_batch_size():
+    data = _bench(
+        "--synthetic", "48x32:6", "--scale", "2", "--random-srresnet", "1,8", "--batch-sweep", "1,4",
+        "--no-end-to-end", "--json",
+    )  # fmt: skip
+    for b in (1, 4):
+        assert (
+            data["stages"][f"model_batch{b}"]["frames"] == 6 and data["stages"][f"model_batch{b}"]["fps"] > 0
+        )
+    assert "model_batch2" not in data["stages"]
 
 
 def test_random_srresnet_weights_never_reach_the_registry(tmp_path):

@@ -28,6 +28,11 @@ from vsr.config import FaceOptions
     "--frames", type=int, default=None, help="Frames held in memory for the stage timings. [default: all]"
 )
 @option(
+    "--batch-sweep",
+    default="",
+    help="Also time the model alone at each of these batch sizes, e.g. 4,8,16,32 (to choose --batch-size).",
+)
+@option(
     "--peak-tflops", type=float, default=None, help="Matrix rate for the roofline instead of measuring it."
 )
 @option(
@@ -66,6 +71,7 @@ def bench(
     batch_size,
     compile,
     frames,
+    batch_sweep,
     peak_tflops,
     random_srresnet,
     detector,
@@ -82,7 +88,13 @@ def bench(
 
     INPUT is a video; or --synthetic WxH[:FRAMES] generates one.  Nothing is written but temporary files.
     """
-    from vsr.pipelines.bench import BenchConfig, parse_random_srresnet, parse_synthetic, run_bench
+    from vsr.pipelines.bench import (
+        BenchConfig,
+        parse_batch_sweep,
+        parse_random_srresnet,
+        parse_synthetic,
+        run_bench,
+    )
 
     config = BenchConfig(
         input=input,
@@ -95,6 +107,7 @@ def bench(
         batch_size=batch_size,
         compile=compile,
         frames=frames,
+        batch_sweep=parse_batch_sweep(batch_sweep),
         peak_tflops=peak_tflops,
         random_srresnet=parse_random_srresnet(random_srresnet) if random_srresnet else None,
         detector=detector,
