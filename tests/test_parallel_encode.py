@@ -198,3 +198,38 @@ def test_encoders_option_is_checked(video_factory, tmp_path):
     assert parse_encoders("auto") is None and parse_encoders("3") == 3
     with pytest.raises(ConfigError, match="--ffmpeg-bin"):
         EnhanceConfig(src, tmp_path / "y.mp4", encoders=2, ffmpeg_bin="ffmpeg").validate()
+
+
+_MEASURE = """
+import resource, sys
+from pathlib import Path
+import vsr.media.encoders
+vsr.media.encoders.CHUNK_SECONDS = 1.0
+from vsr.config import EnhanceConfig
+from vsr.pipelines.enhance import enhance
+r = enhance(EnhanceConfig(input=Path(sys.argv[1]), output=Path(sys.argv[2]), model="bicubic", mode="frame",
+                          quiet=True, batch_size=2, encoders=2))
+assert r.encoding["parallel"]["chunk_frames"] == 24, r.encoding
+print(r.frames_out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_memory_with_parallel_encoders_does_not_grow_with_video_length(video_factory, tmp_path):
+    """Chunks of 24 frames on 2 encoders: a 4x longer video holds the same frames (subprocesses, peak RSS)."""
+    import subprocess
+    import sys
+
+    peaks = {}
+    for frames in (120, 480):
+        src = video_factory(f"par_mem_{frames}.mkv", width=320, height=240, frames=frames, fps=24)
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURE, str(src), str(tmp_path / f"{frames}.mkv")],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        done, rss = proc.stdout.split()
+        assert int(done) == frames
+        peaks[frames] = int(rss)
+    extra_frames_kib = 360 * 640 * 480 * 3 // 1024  # ~324 MiB if the 360 extra output frames were kept
+    assert peaks[480] - peaks[120] < extra_frames_kib // 8, peaks
