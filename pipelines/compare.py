@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.config import LAYOUTS, CompareConfig
-from vsr.errors import InputError, OutputError, UsageError
+from vsr.errors import InputError, UsageError
 
 BEFORE_LABEL = "Lanczos"
 AFTER_LABEL = "Enhanced"
@@ -105,10 +105,10 @@ def snapshot_indices(frames: int | None, count: int) -> list[int]:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    import cv2
+    """One snapshot, atomically (``vsr.media.image``: no half-written PNG is ever left)."""
+    from vsr.media.image import write_image
 
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
-        raise OutputError(f"cannot write {path}")
+    write_image(path, np.ascontiguousarray(image))
 
 
 def compare(config: CompareConfig) -> CompareReport:

@@ -168,3 +168,54 @@ def test_nvenc_without_nvidia_encoder_fails_cleanly(video_factory, tmp_path):
     out = tmp_path / "o.mp4"
     proc = invoke("enhance", str(src), str(out), "-q", "--codec", "h264_nvenc", "--mode", "frame")
     _assert_clean_failure(proc, 1, "use --codec libx264", tmp_path, out)
+
+
+_FILE_SIZE_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, like a full disk
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from vsr.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "limit", "extra"),
+    [
+        ("out.mp4", 4000, ()),  # the first buffered write fails
+        ("out.mp4", 30000, ()),  # mid-stream
+        ("out.mkv", 30000, ()),  # a truncated Matroska file still opens: the refused write must be seen
+        ("out.mp4", 30000, ("--segment-seconds", "0.5")),  # committed segments, then the join
+        ("out.mp4", 30000, ("--encoders", "2")),  # chunk encoders
+        ("out.png", 2000, ()),  # an image: one atomic write
+    ],
+)
+def test_a_refused_write_is_one_line_and_leaves_nothing(video_factory, tmp_path, name, limit, extra):
+    """A full disk, a quota or a file-size limit mid-run: FFmpeg's muxer keeps going when a write is refused
+    and closing a container swallowed the last one, so such runs used to end in a misleading "output failed
+    its checks ... please report this" or a traceback."""
+    import subprocess
+    import sys
+
+    src = video_factory("big_enough.mp4", width=96, height=64, frames=24)
+    if name.endswith(".png"):
+        from media_checks import decoded_frames
+
+        from vsr.media.image import write_image
+
+        src = tmp_path / "in.png"
+        write_image(src, decoded_frames(video_factory("big_enough.mp4", width=96, height=64, frames=24))[0])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    args = ["enhance", str(src), str(out_dir / name), "--scale", "2", "--model", "bicubic", "-q", *extra]
+    proc = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMITED, str(limit), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    _assert_clean_failure(proc, 1, "File too large", out_dir, out_dir / name)
+    assert "writing the output failed" in proc.stderr or "a file operation failed" in proc.stderr
+    assert "please report" not in proc.stderr
+    assert list(out_dir.iterdir()) == []  # no output, no temporary, no work folder

@@ -70,11 +70,10 @@ def check_grid_path(path: Path) -> Path:
 
 
 def write_grid(path: Path, examples: list[dict[str, np.ndarray]], scale: int, model_name: str) -> Path:
-    """Write the grid as PNG to ``path``; ``OutputError`` when it cannot be written."""
-    import cv2
+    """Write the grid as PNG to ``path`` (atomically, by ``vsr.media.image``); ``OutputError`` when it
+    cannot be written."""
+    from vsr.media.image import write_image
 
     check_grid_path(path)
-    grid = compose_grid(examples, scale, model_name)
-    if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        raise OutputError(f"--grid {path}: could not write the PNG (permissions or disk full?)")
+    write_image(path, compose_grid(examples, scale, model_name))
     return path

@@ -129,4 +129,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(EXIT_FAILURE)
+    except OSError as exc:  # the system refused a file operation mid-run: disk full, quota, I/O error
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(
+            f"vsr: error: a file operation failed: {one_line(Exception(exc.strerror or exc))}{where}",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -126,10 +126,11 @@ class FfmpegWriter(VideoWriter):
             raise EncodeError(f"ffmpeg stopped: {self._ffmpeg_error()}") from None
 
     def close(self) -> None:
+        pipe_failed = None  # writing into the pipe failed: ffmpeg's own message says why, if it exited
         try:
             super().close()
-        except (BrokenPipeError, OSError):
-            pass
+        except (OSError, EncodeError) as exc:
+            pipe_failed = exc
         if self._proc is not None:
             if self._proc.stdin and not self._proc.stdin.closed:
                 self._proc.stdin.close()
@@ -137,6 +138,8 @@ class FfmpegWriter(VideoWriter):
             self._proc = None
             if code != 0:
                 raise EncodeError(f"ffmpeg failed (exit {code}): {self._ffmpeg_error()}")
+        if pipe_failed is not None:
+            raise EncodeError(f"ffmpeg stopped: {self._ffmpeg_error()}") from None
 
     def abort(self) -> None:
         super().abort()

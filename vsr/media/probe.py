@@ -9,12 +9,13 @@ never make it read from the network or another protocol.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vsr.errors import DecodeError, InputError, UnsupportedError, safe_text
+from vsr.errors import DecodeError, EncodeError, InputError, UnsupportedError, VsrError, safe_text
 
 # Colour matrix codes (AVColorSpace) -> the swscale matrices that PyAV's reformatter accepts.
 _MATRIX_FOR_COLORSPACE = {
@@ -338,11 +339,22 @@ class WrittenVideo:
 
 
 def read_back(path: Path | str) -> WrittenVideo:
-    """Open a written file once: count its video packets and their span, and describe it from its first frame."""
+    """Open a written file once: count its video packets and their span, and describe it from its first frame.
+
+    A file that cannot be opened was not written completely: FFmpeg's muxer does not report a write the
+    system refused (a full disk, a quota, a file-size limit), so this is where that shows.
+    """
     import av
 
     path = Path(path)
-    container = open_input(path)
+    try:
+        container = open_input(path)
+    except VsrError:
+        free = shutil.disk_usage(path.parent).free
+        raise EncodeError(
+            f"the output was not written completely: it cannot be read back ({free / 1e9:.1f} GB free in "
+            f"{path.parent}; a full disk, a quota or a file-size limit stops the muxer without an error)"
+        ) from None
     try:
         stream = main_video_stream(container)
         count, first, last, end, first_frame = 0, None, None, None, None

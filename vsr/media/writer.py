@@ -16,6 +16,7 @@ encoder backend (PyAV's encoders, or an external ffmpeg with ``--ffmpeg-bin``).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -327,6 +328,7 @@ class VideoWriter:
         import av
 
         self.report = WriterReport(codec=settings.codec, container=fmt)
+        self.path = Path(path)
         self.plan = encoders or EncoderPlan()
         self._engine = None
         self.source = source
@@ -561,6 +563,8 @@ class VideoWriter:
                     pkt.stream = out
                     self.container.mux(pkt)
             except av.error.FFmpegError as exc:  # a damaged packet of the input (e.g. a broken ADTS header)
+                if isinstance(exc, OSError):
+                    raise self._write_failed(exc) from None  # the system refused the write: not the input
                 self._side_damaged(pkt, exc.strerror or type(exc).__name__)
 
     def _side_damaged(self, pkt, reason: str) -> None:
@@ -571,10 +575,25 @@ class VideoWriter:
             self.report.side_damage = f"{pkt.stream.type} stream #{pkt.stream.index}{at}: {reason}"
 
     # -- video -------------------------------------------------------------------------------------------------
+    def _write_failed(self, exc: BaseException) -> EncodeError:
+        """The error for a write the system refused (disk full, quota, file-size limit, I/O error)."""
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        free = shutil.disk_usage(self.path.resolve().parent).free
+        return EncodeError(f"writing the output failed: {reason} ({free / 1e9:.1f} GB free beside it)")
+
     def _mux_video(self, packets) -> None:
+        import av
+
         for pkt in packets:
             pkt.stream = self.stream  # (a chunk encoder's packets belong to no stream yet)
-            self.container.mux(pkt)
+            try:
+                self.container.mux(pkt)
+            except av.error.FFmpegError as exc:
+                if isinstance(exc, OSError):
+                    raise self._write_failed(exc) from None
+                raise EncodeError(
+                    f"muxing failed at frame {self.report.frames}: {exc.strerror or exc}"
+                ) from None
             t = self._packet_time(pkt)
             if t is not None:
                 self._mux_side_until(t)
@@ -627,7 +646,13 @@ class VideoWriter:
                 if transcoder is not None:
                     for encoded in transcoder.flush():
                         self.container.mux(encoded)
-        except av.error.FFmpegError as exc:
+            # The trailer and the last buffered bytes are written here: a refused write shows now, never
+            # later (``_release`` closes quietly, for the failure paths).
+            container, self.container = self.container, None
+            container.close()
+        except (av.error.FFmpegError, OSError) as exc:
+            if isinstance(exc, OSError):
+                raise self._write_failed(exc) from None
             raise EncodeError(f"finishing the output failed: {exc.strerror or exc}") from None
         finally:
             self._release()
