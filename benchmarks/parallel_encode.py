@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -23,11 +22,14 @@ from pathlib import Path
 
 import cv2
 
+from vsr.config import usable_cores
 from vsr.media.encoders import CHUNK_SECONDS, EncoderPlan
 from vsr.media.reader import Frame, VideoReader
 from vsr.media.writer import EncodeSettings, VideoWriter
 
-DEFAULT_CLIP = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos" / "stage_hamilton.mp4"
+DEFAULT_CLIP = (
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos" / "stage_hamilton.mp4"
+)
 
 
 def encode(frames, info, time_base, out: Path, plan: EncoderPlan, preset: str | None) -> float:
@@ -54,7 +56,7 @@ def main() -> None:
     with VideoReader(args.clip) as reader:
         info, time_base = reader.info, reader.time_base
         frames = [cv2.resize(f.image, (width, height)) for f in reader.frames()]
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     chunk = round(info.fps * CHUNK_SECONDS)
     plans = {
         k: EncoderPlan() if k == 1 else EncoderPlan(k, chunk, max(1, cores // k))

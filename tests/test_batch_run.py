@@ -293,3 +293,34 @@ def test_ray_engine_gives_the_same_outputs_and_exit_code(inputs, tmp_path, capsy
         assert code == 3 and len(attempts(out)) == 6  # done files skipped, as with the local engine
     finally:
         ray.shutdown()
+
+
+def test_workers_get_disjoint_shares_of_the_cores():
+    """Each local worker is pinned to its own share of the cores (torch threads, encoders and detectors
+    size themselves to it), so N workers do not each take the whole machine."""
+    import multiprocessing
+    import os
+
+    from vsr.pipelines.batch.local import core_shares, worker_main
+
+    cores = sorted(os.sched_getaffinity(0))
+    shares = core_shares(len(cores))
+    if len(cores) > 1:
+        assert all(len(s) == 1 for s in shares) and sorted(c for s in shares for c in s) == cores
+    assert core_shares(1) == [None] and core_shares(len(cores) + 1) == [None] * (len(cores) + 1)
+    # A real worker process applies its share before torch starts.
+    share = cores[:1]
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=worker_main, args=(child, os.getpid(), None, share))
+    proc.start()
+    try:
+        assert parent.poll(120)
+        kind, pid = parent.recv()
+        assert kind == "ready" and sorted(os.sched_getaffinity(pid)) == share
+        parent.send(None)
+        proc.join(30)
+        assert proc.exitcode == 0
+    finally:
+        if proc.is_alive():
+            proc.kill()

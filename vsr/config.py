@@ -23,6 +23,17 @@ FRAME_PATHS = ("auto", "rgb", "yuv")
 COMPILES = ("auto", "on", "off")
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: taskset, a container's cpuset, a batch worker
+    pinned to its share), not every core of the machine."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # (not on Linux)
+        return os.cpu_count() or 1
+
+
 @dataclass
 class FaceOptions:
     """Face-mode settings (``--mode face``)."""

@@ -40,6 +40,19 @@ def visible_gpus() -> list[str]:
         return []
 
 
+def core_shares(workers: int) -> list[list[int] | None]:
+    """Disjoint shares of this process's cores, one per worker (None where there are fewer cores than
+    workers, or no affinity to share): each worker's torch threads, encoders and detectors then size
+    themselves to its share instead of each taking the whole machine."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return [None] * workers
+    if workers <= 1 or len(cores) < workers:
+        return [None] * workers
+    return [cores[i * len(cores) // workers : (i + 1) * len(cores) // workers] for i in range(workers)]
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when the batch dies; elsewhere, poll for it in a thread."""
     try:
@@ -66,10 +79,12 @@ def _terminate(signum, frame) -> None:
     raise SystemExit(128 + signum)  # unwinds enhance, which removes its temporary output
 
 
-def worker_main(conn, parent: int, gpu: str | None) -> None:
+def worker_main(conn, parent: int, gpu: str | None, cores: list[int] | None = None) -> None:
     """A worker process: receive tasks, run them with one model cache, send rows back, until told to stop."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before torch is imported
+    if cores:
+        os.sched_setaffinity(0, cores)  # before torch sizes its thread pool
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _terminate)
@@ -111,6 +126,7 @@ class _Slot:
 
     index: int
     gpu: str | None
+    cores: list[int] | None = None
     process: Any = None
     conn: Any = None
     ready: bool = False
@@ -137,7 +153,9 @@ class LocalEngine:
         self._ctx = self._ctx or multiprocessing.get_context("spawn")
         parent_conn, child_conn = self._ctx.Pipe()
         slot.process = self._ctx.Process(
-            target=worker_main, args=(child_conn, os.getpid(), slot.gpu), name=f"vsr-batch-{slot.name}"
+            target=worker_main,
+            args=(child_conn, os.getpid(), slot.gpu, slot.cores),
+            name=f"vsr-batch-{slot.name}",
         )
         slot.process.start()
         child_conn.close()
@@ -166,9 +184,10 @@ class LocalEngine:
         """Run every task; ``sink.outcome(task, row)`` records an attempt and returns (retry or None, delay)."""
         queue: deque[Task] = deque(tasks)
         delayed: list[tuple[float, Task]] = []
+        count = min(self.workers, len(tasks)) or 1
+        shares = core_shares(count)
         slots = [
-            _Slot(i, self.gpus[i % len(self.gpus)] if self.gpus else None)
-            for i in range(min(self.workers, len(tasks)) or 1)
+            _Slot(i, self.gpus[i % len(self.gpus)] if self.gpus else None, shares[i]) for i in range(count)
         ]
         busy = 0
         start_failures = 0

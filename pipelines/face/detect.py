@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import threading
 import time
 import weakref
@@ -351,7 +350,9 @@ def make_detector(spec: str = "auto", threshold: float = 0.5, upsample: float | 
 
 def detect_workers(cores: int | None = None) -> int:
     """Detection threads by default: one (it overlaps the models), one per four cores up to four."""
-    return max(1, min(4, (cores or os.cpu_count() or 1) // 4))
+    from vsr.config import usable_cores
+
+    return max(1, min(4, (cores or usable_cores()) // 4))
 
 
 class DetectAhead:

@@ -86,7 +86,9 @@ def plan_encoders(
     threads and chunks of ``CHUNK_SECONDS``, shortened so ``K`` queued chunks fit the memory budget;
     if a chunk would hold less than a quarter of that, fewer encoders run.
     """
-    cores = cores or os.cpu_count() or 1
+    from vsr.config import usable_cores
+
+    cores = cores or usable_cores()
     if requested is None:
         hardware = codec.endswith(("_nvenc", "_qsv", "_vaapi", "_amf"))
         requested = 1 if hardware or not fast_source else max(1, min(MAX_ENCODERS, cores // 4))
