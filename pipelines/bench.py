@@ -239,14 +239,14 @@ STAGE_LABELS = {
 
 def _encoder_plan(config: BenchConfig, info, device):
     """The encoders ``vsr enhance`` would run for this input on this device (``--encoders``)."""
-    from vsr.media.encoders import plan_encoders
+    from vsr.media.encoders import frame_bytes, plan_encoders
     from vsr.media.writer import default_codec
 
     return plan_encoders(
         config.encoders,
         codec=config.codec or default_codec(Path("out.mp4")),
         fps=info.fps,
-        frame_bytes=info.width * info.height * config.scale**2 * 3 * (2 if info.bit_depth > 8 else 1),
+        frame_bytes=frame_bytes(info.width * config.scale, info.height * config.scale, info.bit_depth),
         fast_source=device.type == "cuda",
     )
 

@@ -307,20 +307,19 @@ def device_path(config: EnhanceConfig, built: BuiltStage, info) -> tuple[Any, An
     )
 
 
-def encoder_plan(config: EnhanceConfig, built: BuiltStage, info):
-    """How many encoders run at once (``--encoders``; auto: several only behind a CUDA model, which
-    makes frames faster than one encoder takes them), sized for the output's frames."""
-    from vsr.media.encoders import EncoderPlan, plan_encoders
+def encoder_plan(config: EnhanceConfig, built: BuiltStage, info, codec: str):
+    """How many ``codec`` encoders run at once (``--encoders``; auto: several only behind a CUDA model,
+    which makes frames faster than one encoder takes them), sized for the output's frames."""
+    from vsr.media.encoders import EncoderPlan, frame_bytes, plan_encoders
 
     if config.ffmpeg_bin:
         return EncoderPlan()
-    width, height = info.width * config.scale, info.height * config.scale
     cuda = any(u.device.type == "cuda" for u in built.upscalers.values())
     return plan_encoders(
         config.encoders,
-        codec=encode_settings(config).codec,
+        codec=codec,
         fps=info.fps,
-        frame_bytes=width * height * 3 * (2 if info.bit_depth > 8 else 1),
+        frame_bytes=frame_bytes(info.width * config.scale, info.height * config.scale, info.bit_depth),
         fast_source=cuda,
     )
 
@@ -463,11 +462,12 @@ def stream_to(tmp: Path, mask_tmp: Path | None, reader, built: BuiltStage, confi
     size = (info.width * config.scale, info.height * config.scale)
     rebase = not reader.clip.whole
     writer = mask_writer = None
+    settings = encode_settings(config)
     try:
         writer = open_writer(
-            tmp, container_for(config.output), info, *size, encode_settings(config), reader.time_base,
+            tmp, container_for(config.output), info, *size, settings, reader.time_base,
             rotation=info.rotation, side_source=config.input, rebase=rebase,
-            encoders=encoder_plan(config, built, info),
+            encoders=encoder_plan(config, built, info, settings.codec),
         )  # fmt: skip
         if mask_tmp:
             mask_writer = open_writer(
@@ -522,7 +522,7 @@ def stream_segments(
     info, time_base = reader.info, reader.time_base
     size = (info.width * config.scale, info.height * config.scale)
     settings = encode_settings(config)
-    encoders = encoder_plan(config, built, info)
+    encoders = encoder_plan(config, built, info, settings.codec)
     manifest = work.claim(fingerprint(config, built), config.resume)
     resumed, done = manifest.frames, len(manifest.segments)
     if manifest.segments:

@@ -68,6 +68,12 @@ def _free_memory() -> int:
         return 1 << 30
 
 
+def frame_bytes(width: int, height: int, bit_depth: int) -> int:
+    """Bytes of one output frame as a writer queues it: RGB, 16-bit samples above 8 bits (planes from the
+    device path are smaller, so this bounds both)."""
+    return width * height * 3 * (2 if bit_depth > 8 else 1)
+
+
 def plan_encoders(
     requested: int | None,
     *,

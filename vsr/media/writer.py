@@ -394,10 +394,8 @@ class VideoWriter:
         import av
 
         source, settings = self.source, self.settings
-        if (
-            settings.codec == "libsvtav1"
-        ):  # SVT-AV1 prints its banner at every open (every chunk): errors only
-            os.environ.setdefault("SVT_LOG", "1")
+        if settings.codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner at every open (every chunk)
         cc.width, cc.height, cc.pix_fmt = self.width, self.height, self.report.pix_fmt
         cc.time_base = time_base  # the encoder's own time base: what keeps VFR timestamps exact
         cc.color_range = 2 if self.range == "JPEG" else 1
@@ -558,13 +556,11 @@ class VideoWriter:
             try:
                 if transcoder is not None:
                     for encoded in transcoder.packets(pkt):
-                        self.container.mux(encoded)
+                        self._mux(encoded)
                 else:
                     pkt.stream = out
-                    self.container.mux(pkt)
+                    self._mux(pkt)
             except av.error.FFmpegError as exc:  # a damaged packet of the input (e.g. a broken ADTS header)
-                if isinstance(exc, OSError):
-                    raise self._write_failed(exc) from None  # the system refused the write: not the input
                 self._side_damaged(pkt, exc.strerror or type(exc).__name__)
 
     def _side_damaged(self, pkt, reason: str) -> None:
@@ -581,16 +577,26 @@ class VideoWriter:
         free = shutil.disk_usage(self.path.resolve().parent).free
         return EncodeError(f"writing the output failed: {reason} ({free / 1e9:.1f} GB free beside it)")
 
+    def _mux(self, pkt) -> None:
+        """Mux one packet of any stream.  A write the system refused (an OSError-type FFmpeg error) is the
+        output's failure, whatever the packet; any other FFmpeg error is the caller's to judge."""
+        import av
+
+        try:
+            self.container.mux(pkt)
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError):
+                raise self._write_failed(exc) from None
+            raise
+
     def _mux_video(self, packets) -> None:
         import av
 
         for pkt in packets:
             pkt.stream = self.stream  # (a chunk encoder's packets belong to no stream yet)
             try:
-                self.container.mux(pkt)
+                self._mux(pkt)
             except av.error.FFmpegError as exc:
-                if isinstance(exc, OSError):
-                    raise self._write_failed(exc) from None
                 raise EncodeError(
                     f"muxing failed at frame {self.report.frames}: {exc.strerror or exc}"
                 ) from None
@@ -645,7 +651,7 @@ class VideoWriter:
             for _, transcoder in getattr(self, "_side_map", {}).values():
                 if transcoder is not None:
                     for encoded in transcoder.flush():
-                        self.container.mux(encoded)
+                        self._mux(encoded)
             # The trailer and the last buffered bytes are written here: a refused write shows now, never
             # later (``_release`` closes quietly, for the failure paths).
             container, self.container = self.container, None
