@@ -71,7 +71,7 @@ class BuiltStage:
 
     stage: Stage
     mode: str
-    upscalers: dict[str, Any]  # role ("frame", "background", "face") -> Upscaler
+    upscalers: dict[str, Any]  # role ("frame", "background", "face") -> the Upscaler running its model
     models: dict[str, Any]  # role -> LoadedModel
     warnings: list[str] = field(default_factory=list)
 
@@ -230,25 +230,16 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
     def upscaler(role: str, name: str) -> Upscaler:
         loaded = models.load(name, config.scale)
         built[role] = loaded
+        if loaded.generative_face_restorer and role != "face":
+            raise UsageError(f"--model {name} is a {loaded.arch} face restorer: pass it as --face-model")
         same = next((u for r, u in ups.items() if built[r] is loaded), None)  # one upscaler per model
         if same is not None:
             return same
         # The model's own factor: 1 for a face restorer, which works on aligned faces.
         compile = resolve_compile(config.compile, device, loaded.learned)
-        up = Upscaler(
+        return Upscaler(
             loaded.module, loaded.scale, device, precision, config.batch_size, config.tile, compile=compile
         )
-        if not loaded.generative_face_restorer:
-            return up
-        if role != "face":
-            raise UsageError(f"--model {name} is a {loaded.arch} face restorer: pass it as --face-model")
-        from vsr.pipelines.face.align import FaceRestorer  # GFPGAN, RestoreFormer: aligned 512 px faces
-
-        warnings.append(
-            f"faces by {loaded.arch}, a generative face restorer: it invents facial detail, so the output "
-            "must not be used to identify people"
-        )
-        return FaceRestorer(up, loaded.arch, int(loaded.module.face_size))
 
     ups: dict[str, Upscaler] = {}
     if mode == "frame":
@@ -266,8 +257,18 @@ def build_stage(config: EnhanceConfig, models=None) -> BuiltStage:
     background = config.face.background if config.face.background != "model" else main_name
     ups["background"] = upscaler("background", background)  # the general model is loaded only if used
     ups["face"] = upscaler("face", face_name)
+    face_model: Any = ups["face"]
+    if built["face"].generative_face_restorer:  # GFPGAN, RestoreFormer: aligned 512 px faces
+        from vsr.pipelines.face.align import FaceRestorer
+
+        arch = built["face"].arch
+        warnings.append(
+            f"faces by {arch}, a generative face restorer: it invents facial detail, so the output "
+            "must not be used to identify people"
+        )
+        face_model = FaceRestorer(ups["face"], arch, int(built["face"].module.face_size))
     stage = FaceStage(
-        config.face, config.scale, ups["face"], ups["background"], altered=config.altered_mask is not None
+        config.face, config.scale, face_model, ups["background"], altered=config.altered_mask is not None
     )
     return BuiltStage(stage, mode, ups, built, warnings)
 

@@ -78,10 +78,10 @@ def coverage_mask(size: int, feather: float = COVERAGE_FEATHER) -> np.ndarray:
 class FaceRestorer:
     """A fixed-size face restorer as the face stage's face model: align, restore, warp back.
 
-    ``restorer`` runs lists of ``size`` x ``size`` RGB images (an ``Upscaler`` of a 1x model).
+    ``restorer`` runs lists of ``size`` x ``size`` RGB images (an ``Upscaler`` of a 1x model).  Reports and
+    fingerprints read that Upscaler, which ``BuiltStage.upscalers`` holds; this wraps only what the face
+    stage calls.
     """
-
-    generative = True
 
     def __init__(self, restorer: Callable[[list[np.ndarray]], list[np.ndarray]], name: str, size: int = 512):
         self.restorer = restorer
@@ -89,19 +89,6 @@ class FaceRestorer:
         self.size = size
         self.overlap = 4  # context pixels the stage adds around crops (no receptive field to serve here)
         self._coverage = coverage_mask(size)
-
-    # What reports read of a face upscaler, from the restorer's own Upscaler.
-    @property
-    def stats(self):
-        return self.restorer.stats
-
-    @property
-    def precision(self) -> str:
-        return self.restorer.precision
-
-    @property
-    def batch_size(self) -> int:
-        return self.restorer.batch_size
 
     def restore(
         self, crops: list[np.ndarray], landmarks: list[np.ndarray], scale: int
