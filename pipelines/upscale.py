@@ -23,6 +23,7 @@ leaves the rest of the run eager, with a warning.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -263,7 +264,8 @@ class Upscaler:
         try:
             if first:
                 network = torch.compile(self.module, dynamic=False, mode=compile_mode(self.device))
-                y = self._forward(full, network)
+                with _fail_at_recompile_limit():
+                    y = self._forward(full, network)
                 self._compiled = (network, key)
             else:
                 with _no_recompiles():
@@ -276,7 +278,13 @@ class Upscaler:
             self.stats.compile_seconds += time.perf_counter() - started
         if failure is not None:
             self.compile, self._compiled = False, None
-            self.stats.warnings.append(f"torch.compile failed, the model runs uncompiled: {_reason(failure)}")
+            reason = (
+                f"this process has compiled {type(self.module).__name__} "
+                f"{getattr(torch._dynamo.config, 'recompile_limit', '?')} times, torch's recompile limit"
+                if _recompile_limit_hit(failure)
+                else _reason(failure)
+            )
+            self.stats.warnings.append(f"torch.compile failed, the model runs uncompiled: {reason}")
             return self._forward(x)
         self.stats.compiled_batches += 1
         return y[:n]
@@ -347,6 +355,33 @@ def _fill_batch(x: torch.Tensor, n: int, layout: torch.memory_format) -> torch.T
     if x.shape[0] < n:
         x = torch.cat([x, x[-1:].expand(n - x.shape[0], *x.shape[1:])])
     return x.contiguous(memory_format=layout)
+
+
+def _fail_at_recompile_limit():
+    """Around the first compiled call: torch compiles one code object (the network class's ``forward``) at
+    most ``recompile_limit`` (8) times per process, then runs it eagerly with a log warning; a batch worker
+    that met that many resolutions would report eager batches as compiled.  Here reaching the limit raises
+    (the caller falls back, with a warning saying why) and torch's own multi-line warning is held back."""
+    config = torch._dynamo.config
+    if not hasattr(config, "fail_on_recompile_limit_hit"):  # an older torch: the limit stays silent
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(config.patch(fail_on_recompile_limit_hit=True))
+    log = logging.getLogger("torch._dynamo.convert_frame")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    stack.callback(log.setLevel, level)
+    return stack
+
+
+def _recompile_limit_hit(exc: BaseException) -> bool:
+    return any(type(e).__name__ == "FailOnRecompileLimitHit" for e in _chain(exc))
+
+
+def _chain(exc: BaseException | None):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 def _no_recompiles():

@@ -101,6 +101,20 @@ def test_compiled_output_equals_eager_and_compiles_once(real_run):
         assert _max_diff(out, eager) == 0
 
 
+def test_reaching_torchs_recompile_limit_runs_eagerly_and_says_so(monkeypatch):
+    """Torch compiles a network class's forward a limited number of times per process (8), then silently
+    runs it eagerly: a batch worker past that many resolutions must not report its batches as compiled.
+    (A limit of 0 is reached at the first compilation, before any code is generated: no compiler needed.)"""
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 0)
+    frames = _frames(3, seed=1)
+    up = Upscaler(_net(), 2, CPU, batch_size=2, compile=True)
+    out = up(frames)
+    (warning,) = up.stats.warnings
+    assert "SRResNet 0 times, torch's recompile limit" in warning and up.stats.compiled_batches == 0
+    assert _max_diff(out, Upscaler(_net(), 2, CPU, batch_size=2)(frames)) == 0
+    assert not up.compile  # and the rest of the run goes eagerly without trying again
+
+
 # -- the Upscaler's part, with a stand-in compiler ----------------------------------------------------------------------
 def test_short_batch_is_filled_with_its_last_frame_and_other_shapes_run_eagerly(fake_compile):
     net = _net()
