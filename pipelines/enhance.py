@@ -111,6 +111,7 @@ class BuiltStage:
 
     def report(self, config: EnhanceConfig, **fields: Any) -> EnhanceReport:
         """A report of a run with these parts: what every report says about options, software and models."""
+        from vsr.config import usable_cores
         from vsr.pipelines.enhance_report import software_versions
 
         return EnhanceReport(
@@ -119,6 +120,7 @@ class BuiltStage:
             mode=self.mode,
             scale=config.scale,
             device=str(next(iter(self.upscalers.values())).device),
+            cores=usable_cores(),
             models=self.model_uses(),
             altered_mask=str(config.altered_mask) if config.altered_mask else None,
             frame_path="yuv" if getattr(self.stage, "yuv", None) else "rgb",

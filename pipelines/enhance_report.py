@@ -82,6 +82,7 @@ class EnhanceReport:
     mode: str = ""
     scale: int = 0
     device: str = ""
+    cores: int = 0  # CPU cores its threads were sized to (affinity, or a Ray actor's reservation)
     frame_path: str = "rgb"  # rgb: converted on the host; yuv: planes converted on the device (--frame-path)
     models: list[ModelUse] = field(default_factory=list)
     frames_in: int = 0

@@ -175,6 +175,15 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "two inputs would write" in err
     assert not (tmp_path / "o").exists()  # nothing ran, nothing was created
+    for flags, message in [
+        (["--cpus-per-job", "2"], "--cpus-per-job needs --engine ray"),
+        (["--cpus-per-job", "0", "--engine", "ray"], "--cpus-per-job must be at least 1"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main(["batch", str(tmp_path / "in"), "--out-dir", str(tmp_path / "o"), *flags])
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "o").exists()
 
 
 def test_batch_shares_every_enhance_option():

@@ -288,9 +288,17 @@ def test_ray_engine_gives_the_same_outputs_and_exit_code(inputs, tmp_path, capsy
         lines = attempts(out)
         assert {r["engine"] for r in lines} == {"ray"} and len(lines) == 5
         assert [r["error_class"] for r in lines if r["result"] == "error"] == ["InputError"]
-        assert all(json.loads((out / (rel + ".vsr.json")).read_text())["state"] == "done" for rel in EXPECTED)
+        sidecars = [json.loads((out / (rel + ".vsr.json")).read_text()) for rel in EXPECTED]
+        assert all(sc["state"] == "done" for sc in sidecars)
+        # The actor reserved one CPU (the default for a CPU job) and sized its threads to it, not to the
+        # machine's cores.
+        assert {sc["report"]["cores"] for sc in sidecars} == {1}
         code, _, err = vsr_batch(capsys, str(inputs), "--recursive", "--out-dir", str(out), "--engine", "ray")
         assert code == 3 and len(attempts(out)) == 6  # done files skipped, as with the local engine
+        code, _, err = vsr_batch(
+            capsys, str(inputs), "--out-dir", str(tmp_path / "big"), "--engine", "ray", "--cpus-per-job", "2"
+        )
+        assert code == 1 and "no room for a worker" in err and "--cpus-per-job 2" in err  # a 1-CPU cluster
     finally:
         ray.shutdown()
 
@@ -324,3 +332,37 @@ def test_workers_get_disjoint_shares_of_the_cores():
     finally:
         if proc.is_alive():
             proc.kill()
+
+
+def test_ray_actors_reserve_cpus_that_fit_every_gpu_node():
+    from vsr.pipelines.batch.ray_engine import cpus_per_job
+
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 16.0, "GPU": 1.0}},
+        {"Alive": True, "Resources": {"CPU": 64.0, "GPU": 8.0}},
+        {"Alive": True, "Resources": {"CPU": 96.0}},  # no GPU: never runs a GPU job
+        {"Alive": False, "Resources": {"CPU": 2.0, "GPU": 2.0}},  # gone
+    ]
+    assert cpus_per_job(nodes, 0.0) == 1  # a CPU job: one file per core
+    assert cpus_per_job(nodes, 1.0) == 8  # the 8-GPU node has 8 CPUs per GPU: every GPU there gets a job
+    assert cpus_per_job(nodes, 0.5) == 4 and cpus_per_job(nodes, 2.0) == 16
+    assert cpus_per_job([{"Alive": True, "Resources": {"CPU": 2.0, "GPU": 4.0}}], 1.0) == 1  # at least one
+
+
+def test_a_core_limit_caps_every_thread_plan(monkeypatch):
+    """A Ray actor's reserved CPUs cap what the encoders and detectors plan by; FFmpeg, which would count
+    the process's cores itself, is given the cap."""
+    import vsr.config
+    from vsr.config import limit_cores, usable_cores
+    from vsr.media.encoders import plan_encoders
+    from vsr.pipelines.face.detect import detect_workers
+
+    plan = dict(codec="libx264", fps=25.0, frame_bytes=1920 * 1080 * 3, free_memory=64 << 30)
+    monkeypatch.setattr(vsr.config, "_core_limit", None)
+    assert plan_encoders(None, fast_source=False, **plan).threads == 0  # FFmpeg's own count
+    limit_cores(1)
+    assert usable_cores() == 1 and detect_workers() == 1
+    assert plan_encoders(None, fast_source=False, **plan).threads == 1
+    assert plan_encoders(None, fast_source=True, **plan).encoders == 1  # no cores for more encoders
+    limit_cores(10_000)
+    assert usable_cores() == len(os.sched_getaffinity(0))  # a cap above the affinity changes nothing

@@ -23,15 +23,31 @@ FRAME_PATHS = ("auto", "rgb", "yuv")
 COMPILES = ("auto", "on", "off")
 
 
+_core_limit: int | None = None
+
+
+def limit_cores(cores: int | None) -> None:
+    """Cap ``usable_cores()`` for this process at ``cores`` (None: no cap).  For a process that is granted
+    a number of cores but not which ones: a Ray actor reserves CPUs, and Ray pins none."""
+    global _core_limit
+    _core_limit = cores
+
+
+def core_limit() -> int | None:
+    """The cap ``limit_cores`` set, if any (encoders, which otherwise count the cores themselves, need it)."""
+    return _core_limit
+
+
 def usable_cores() -> int:
     """The CPU cores this process may run on (its affinity: taskset, a container's cpuset, a batch worker
-    pinned to its share), not every core of the machine."""
+    pinned to its share; at most ``limit_cores``), not every core of the machine."""
     import os
 
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # (not on Linux)
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, _core_limit) if _core_limit else cores
 
 
 @dataclass

@@ -33,6 +33,7 @@ class BatchConfig:
     engine: str = "local"
     ray_address: str | None = None  # None = start a local Ray; "auto" = the running cluster
     gpus_per_job: float | None = None  # Ray: GPUs per worker actor; None = 1 when a GPU is visible, else 0
+    cpus_per_job: int | None = None  # Ray: CPUs per worker actor; None = 1, or the node's CPUs per GPU
     retry_delay: float = 2.0  # seconds before retrying after out of memory (times the attempt number)
 
     def validate(self) -> BatchConfig:
@@ -61,4 +62,8 @@ class BatchConfig:
             raise ConfigError("--ray-address needs --engine ray")
         if self.gpus_per_job is not None and self.gpus_per_job < 0:
             raise ConfigError(f"--gpus-per-job must be 0 or more, got {self.gpus_per_job}")
+        if self.cpus_per_job is not None and self.cpus_per_job < 1:
+            raise ConfigError(f"--cpus-per-job must be at least 1, got {self.cpus_per_job}")
+        if self.cpus_per_job is not None and self.engine != "ray":
+            raise ConfigError("--cpus-per-job needs --engine ray (local workers share the cores equally)")
         return self

@@ -5,6 +5,10 @@ reserves ``--gpus-per-job`` GPUs (Ray sets its ``CUDA_VISIBLE_DEVICES``) and run
 its own ``ModelCache``.  Outputs, sidecars and the ledger go where the local engine puts them, so every
 node must see the same paths (a shared filesystem); the driver writes the ledger and the report.
 
+Each actor also reserves ``--cpus-per-job`` CPUs (default: one for a CPU job, the node's CPUs per GPU
+for a GPU job) and sizes its threads to them: torch, OpenCV, the encoders and the face detectors.  Ray
+pins no cores, so without that every actor on a node would size itself to the whole node.
+
 Retries are ours, not Ray's: several Ray defaults retry a task on worker death, and an actor with
 ``max_restarts=-1`` restarts forever, so a poison file could kill actors all night.  Every Ray retry
 knob is set explicitly (the actor's ``max_restarts=0`` and ``max_task_retries=0``, and again on each
@@ -31,13 +35,23 @@ START_GRACE_S = 600.0
 class BatchActor:
     """A Ray worker: enhances one file per call, models loaded once for all its calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, cores: int) -> None:
+        from vsr.config import limit_cores
         from vsr.models.registry import ModelCache
 
+        limit_cores(cores)  # what the encoders and detectors plan by
         self.cache = ModelCache()
 
     def ready(self) -> int:
-        import vsr.pipelines.upscale  # noqa: F401  (torch, before the first file's clock starts)
+        """The pid, once torch is loaded (before the first file's clock starts) and sized to the cores."""
+        import cv2
+        import torch
+
+        from vsr.config import usable_cores
+
+        torch.set_num_threads(usable_cores())
+        cv2.setNumThreads(usable_cores())
+        import vsr.pipelines.upscale  # noqa: F401
 
         return os.getpid()
 
@@ -48,6 +62,20 @@ class BatchActor:
             return run_task(task, self.cache)
         except Exception as exc:  # a row, never a Ray task error
             return error_row(task, ERROR, type(exc).__name__, f"internal error: {one_line(exc)}", False)
+
+
+def cpus_per_job(nodes: list[dict[str, Any]], gpus_per_job: float) -> int:
+    """The CPUs an actor reserves by default: one for a CPU job (one file per core); for a GPU job the
+    CPUs that come with its GPUs on the GPU node that has the fewest per GPU, so that every GPU of every
+    node can take a job, and the encoders keep up with the GPU."""
+    if gpus_per_job <= 0:
+        return 1
+    shares = [
+        node["Resources"].get("CPU", 0) * gpus_per_job / node["Resources"]["GPU"]
+        for node in nodes
+        if node.get("Alive", True) and node.get("Resources", {}).get("GPU", 0) > 0
+    ]
+    return max(1, int(min(shares))) if shares else 1
 
 
 @dataclass
@@ -75,9 +103,12 @@ class RayEngine:
         address: str | None,
         gpus_per_job: float | None,
         have_gpus: bool,
+        cpus_per_job: int | None = None,
     ) -> None:
         self.requested, self.timeout, self.address = workers, timeout, address
         self.gpus = gpus_per_job if gpus_per_job is not None else (1.0 if have_gpus else 0.0)
+        self.cpus_requested = cpus_per_job
+        self.cpus = cpus_per_job or 1
         self.workers = workers or 0
         try:  # before anything starts: a missing extra is the batch's failure, not each file's
             import ray  # noqa: F401
@@ -101,11 +132,14 @@ class RayEngine:
         if self.requested:
             return min(self.requested, n_tasks)
         res = ray.cluster_resources()
-        slots = int(res.get("GPU", 0) // self.gpus) if self.gpus > 0 else int(res.get("CPU", 1))
+        slots = int(res.get("CPU", 0) // self.cpus)
+        if self.gpus > 0:
+            slots = min(slots, int(res.get("GPU", 0) // self.gpus))
         if slots < 1:
             raise EngineError(
-                f"the Ray cluster has no room for a worker with --gpus-per-job {self.gpus:g} "
-                f"(resources: {', '.join(f'{k}={v:g}' for k, v in sorted(res.items()) if k in ('CPU', 'GPU'))})"
+                f"the Ray cluster has no room for a worker with --gpus-per-job {self.gpus:g} and "
+                f"--cpus-per-job {self.cpus} (resources: "
+                f"{', '.join(f'{k}={v:g}' for k, v in sorted(res.items()) if k in ('CPU', 'GPU'))})"
             )
         return min(slots, n_tasks)
 
@@ -114,14 +148,16 @@ class RayEngine:
         ray, owned = self._connect()
         from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
+        if self.cpus_requested is None:
+            self.cpus = cpus_per_job(ray.nodes(), self.gpus)
         remote = ray.remote(BatchActor).options(
-            num_cpus=1, num_gpus=self.gpus, max_restarts=0, max_task_retries=0, max_concurrency=1
+            num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0, max_task_retries=0, max_concurrency=1
         )
         self.workers = self._size(ray, len(tasks))
         actors = [_Actor(i) for i in range(self.workers)]
 
         def start(a: _Actor) -> None:
-            a.handle, a.created, a.task, a.ref = remote.remote(), time.monotonic(), None, None
+            a.handle, a.created, a.task, a.ref = remote.remote(self.cpus), time.monotonic(), None, None
             a.ready_ref = a.handle.ready.remote()
 
         def replace(a: _Actor) -> None:

@@ -108,7 +108,9 @@ def make_engine(cfg: BatchConfig, n_tasks: int):
     if cfg.engine == "ray":
         from vsr.pipelines.batch.ray_engine import RayEngine
 
-        return RayEngine(cfg.workers, cfg.timeout, cfg.ray_address, cfg.gpus_per_job, bool(gpus))
+        return RayEngine(
+            cfg.workers, cfg.timeout, cfg.ray_address, cfg.gpus_per_job, bool(gpus), cfg.cpus_per_job
+        )
     workers = cfg.workers or max(1, len(gpus))
     return LocalEngine(workers, cfg.timeout, gpus if len(gpus) > 1 else None)
 

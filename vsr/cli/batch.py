@@ -79,6 +79,12 @@ from vsr.pipelines.batch.config import ENGINES, HASH_MODES
     default=None,
     help="Ray: GPUs per worker. [default: 1 when GPUs are visible, else 0]",
 )
+@option(
+    "--cpus-per-job",
+    type=int,
+    default=None,
+    help="Ray: CPUs per worker, which sizes its threads. [default: 1; with GPUs, the node's CPUs per GPU]",
+)
 @enhance_options(report=False)
 def batch(
     inputs: tuple[str, ...],
@@ -95,6 +101,7 @@ def batch(
     engine,
     ray_address,
     gpus_per_job,
+    cpus_per_job,
     **params: Any,
 ) -> None:
     """Enhance every INPUT (files, folders, globs) or --manifest row into --out-dir.
@@ -121,6 +128,7 @@ def batch(
         engine=engine,
         ray_address=ray_address,
         gpus_per_job=gpus_per_job,
+        cpus_per_job=cpus_per_job,
     )
     result = run_batch(config)
     if dry_run:

@@ -38,7 +38,7 @@ class EncoderPlan:
 
     encoders: int = 1
     chunk_frames: int = 0  # 0: one encoder for the whole stream
-    threads: int = 0  # per encoder; 0 = FFmpeg's choice (all cores)
+    threads: int = 0  # per encoder; 0 = FFmpeg's choice (the cores of the process's affinity)
 
     @property
     def parallel(self) -> bool:
@@ -92,21 +92,23 @@ def plan_encoders(
     threads and chunks of ``CHUNK_SECONDS``, shortened so ``K`` queued chunks fit the memory budget;
     if a chunk would hold less than a quarter of that, fewer encoders run.
     """
-    from vsr.config import usable_cores
+    from vsr.config import core_limit, usable_cores
 
     cores = cores or usable_cores()
     if requested is None:
         hardware = codec.endswith(("_nvenc", "_qsv", "_vaapi", "_amf"))
         requested = 1 if hardware or not fast_source else max(1, min(MAX_ENCODERS, cores // 4))
+    # One encoder: FFmpeg counts the process's affinity itself; a cap it cannot see is passed on.
+    serial = EncoderPlan(threads=0 if core_limit() is None else cores)
     if requested <= 1:
-        return EncoderPlan()
+        return serial
     budget = min(MEMORY_BUDGET, (free_memory if free_memory is not None else _free_memory()) // 8)
     rate = fps if fps and fps > 0 else 25.0
     for k in range(requested, 1, -1):
         chunk = min(round(rate * CHUNK_SECONDS), budget // max(1, k * frame_bytes))
         if chunk >= max(2, round(rate * CHUNK_SECONDS / 4)):
             return EncoderPlan(encoders=k, chunk_frames=int(chunk), threads=max(1, cores // k))
-    return EncoderPlan()
+    return serial
 
 
 # -- the two engines ------------------------------------------------------------------------------------------
