@@ -227,6 +227,21 @@ def test_fingerprint_names_what_changed(tmp_path):
     weights.write_bytes(b"weights-2")
     fp_w2 = fingerprint(EnhanceConfig(a, tmp_path / "a_x2.mp4", model=str(weights)), "quick", ModelIdentity())
     assert changed_keys(fp_w, fp_w2) == ["models.model"]  # a retrained model file redoes the batch
+    # Every option that changes the output counts (these three once did not); speed and place do not.
+    for change, key in [
+        (dict(deinterlace="off"), "options.deinterlace"),
+        (dict(encoder_options={"tune": "grain"}), "options.encoder_options"),
+        (dict(salvage=True), "options.salvage"),
+    ]:
+        changed = fingerprint(
+            EnhanceConfig(a, tmp_path / "a_x2.mp4", model="bicubic", **change), "quick", ident
+        )
+        assert changed_keys(fp, changed) == [key]
+    same = EnhanceConfig(
+        a, tmp_path / "a_x2.mp4", model="bicubic", device="cpu", precision="bf16", batch_size=3, tile=64,
+        compile="on", encoders=2, frame_path="rgb", quiet=True, segment_seconds=5.0,
+    )  # fmt: skip
+    assert fingerprint(same, "quick", ident) == fp
 
 
 def test_decide_skip_redo_recover(tmp_path, video_factory):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +23,31 @@ from vsr.errors import VsrError
 
 SIDECAR_FORMAT = "vsr-batch-sidecar/1"
 QUICK_BYTES = 1 << 20
-# Options that change the output's pixels or streams (device, batch size, tiling and precision change
-# neither beyond rounding: moving a batch to another machine must not redo it).
-# start/duration/encoder_opt: fields of the orchestrator's EnhanceConfig on main (None where absent).
-OUTPUT_OPTIONS = (
-    "scale", "mode", "codec", "crf", "preset", "pix_fmt", "audio", "ffmpeg_bin", "start", "duration", "encoder_opt",
+# The EnhanceConfig fields that do not change the output: where it goes and what is said about it, the
+# input limits (they refuse files, they change no output), and how fast it is made (device, precision,
+# batch size, tiling, compiling, encoders at once: rounding or keyframe placement at most; moving a batch
+# to another machine must not redo it).  The models count by their sha256 (``models``).  Every other
+# field is an output option, a new one included: it redoes files until it is listed here.
+NOT_OUTPUT = (
+    "input", "output", "model", "face", "report", "altered_mask", "overwrite", "quiet", "verbose",
+    "segment_seconds", "resume", "limits",
+    "device", "precision", "frame_path", "batch_size", "tile", "compile", "encoders",
 )  # fmt: skip
-FACE_OPTIONS = (
-    "detector",
-    "background",
-    "min_face",
-    "det_threshold",
-    "det_every",
-    "det_upsample",
-    "draw_boxes",
-)
+FACE_NOT_OUTPUT = ("face_model",)  # a model: in ``models``
+
+
+def output_options(config: EnhanceConfig) -> dict[str, Any]:
+    """The options of ``config`` that change the output (face mode's among them), by name."""
+    from vsr.media.writer import default_codec
+
+    options = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in NOT_OUTPUT}
+    options["codec"] = config.codec or default_codec(config.output)
+    if config.mode != "frame":
+        face = config.face
+        options["face"] = {
+            f.name: getattr(face, f.name) for f in fields(face) if f.name not in FACE_NOT_OUTPUT
+        }
+    return options
 
 
 def sidecar_path(output: Path) -> Path:
@@ -101,16 +111,10 @@ def models_used(config: EnhanceConfig) -> dict[str, str]:
 
 def fingerprint(config: EnhanceConfig, hash_mode: str, models: ModelIdentity) -> dict[str, Any]:
     """The fingerprint of enhancing ``config.input`` into ``config.output`` with ``config``'s options."""
-    from vsr.media.writer import default_codec
-
-    options = {k: getattr(config, k, None) for k in OUTPUT_OPTIONS}
-    options["codec"] = config.codec or default_codec(config.output)
-    if config.mode != "frame":
-        options["face"] = {k: getattr(config.face, k) for k in FACE_OPTIONS}
     fp = {
         "input": input_identity(config.input, hash_mode),
         "models": {role: models(name) for role, name in models_used(config).items()},
-        "options": options,
+        "options": output_options(config),
         "vsr": __version__,
     }
     return json.loads(json.dumps(fp, default=str))  # as a sidecar reads back (tuples -> lists, paths -> str)
