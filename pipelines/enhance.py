@@ -403,7 +403,13 @@ def enhance(
     with (
         Progress("enhance", None, quiet=config.quiet) as progress,
         WorkFolder(config.output, progress.line) as work,  # removed after publishing; kept for --resume
-        VideoReader(config.input, clip=clip, limits=config.limits, salvage=config.salvage) as reader,
+        VideoReader(
+            config.input,
+            clip=clip,
+            limits=config.limits,
+            salvage=config.salvage,
+            deinterlace=config.deinterlace,
+        ) as reader,
         atomic_path(config.output) as tmp,
         atomic_path(config.altered_mask) if config.altered_mask else contextlib.nullcontext() as mask_tmp,
     ):
@@ -591,6 +597,7 @@ def _video_report(config, built, reader, writer, written, checks, started) -> En
         output={**written.info.summary(), "path": str(config.output)},
         frames_in=reader.frames_decoded,
         frames_out=written.frames,
+        deinterlaced=reader.deinterlacer.describe if reader.deinterlacer else None,
         decode_errors=reader.decode_errors,
         damage=[dataclasses.asdict(d) for d in reader.damage],
         frames_lost=reader.frames_lost,
@@ -650,6 +657,11 @@ def _warnings(built: BuiltStage, writer, reader) -> list[str]:
     for u in {id(u): u for u in built.upscalers.values()}.values():  # face mode may share one upscaler
         warnings.extend(u.stats.warnings)
     warnings.extend(writer.report.warnings)
+    if reader.info.interlaced and reader.deinterlacer is None:
+        warnings.append(
+            "the input is interlaced and --deinterlace is off: its fields were upscaled woven together, "
+            "combing and all"
+        )
     if reader.damage:  # (only a --salvage run gets here with damage)
         ranges = ", ".join(d.describe() for d in reader.damage[:8])
         more = f" and {len(reader.damage) - 8} more" if len(reader.damage) > 8 else ""

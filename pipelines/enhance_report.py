@@ -87,6 +87,7 @@ class EnhanceReport:
     models: list[ModelUse] = field(default_factory=list)
     frames_in: int = 0
     frames_out: int = 0
+    deinterlaced: str | None = None  # how an interlaced input was deinterlaced (--deinterlace), if it was
     decode_errors: int = 0  # packets the decoder refused (a --salvage run; otherwise the run stops)
     damage: list[dict[str, Any]] = field(
         default_factory=list

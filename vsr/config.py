@@ -21,6 +21,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 LAYOUTS = ("side", "split")
 FRAME_PATHS = ("auto", "rgb", "yuv")
 COMPILES = ("auto", "on", "off")
+DEINTERLACE = ("auto", "on", "off")
 
 
 _core_limit: int | None = None
@@ -105,6 +106,7 @@ class EnhanceConfig:
     )
     resume: bool = False  # --resume: continue an interrupted segmented run of the same command
     salvage: bool = False  # --salvage: enhance the frames of a damaged input that decode, list the rest
+    deinterlace: str = "auto"  # --deinterlace: bwdif before upscaling; auto = when the input is interlaced
     limits: InputLimits = field(default_factory=InputLimits)  # --max-pixels, --max-frames, ...
 
     def validate(self) -> EnhanceConfig:
@@ -133,6 +135,10 @@ class EnhanceConfig:
             )
         if self.compile not in COMPILES:
             raise ConfigError(f"--compile must be one of {', '.join(COMPILES)}, got {self.compile!r}")
+        if self.deinterlace not in DEINTERLACE:
+            raise ConfigError(
+                f"--deinterlace must be one of {', '.join(DEINTERLACE)}, got {self.deinterlace!r}"
+            )
         if self.mode not in MODES:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.face.background not in BACKGROUNDS:

@@ -49,6 +49,8 @@ def print_summary(result, output: Path) -> None:
             f"{result.frames_out} frames {result.input['width']}x{result.input['height']} -> "
             f"{result.output['width']}x{result.output['height']}"
         )
+        if result.deinterlaced:
+            what += f", deinterlaced by {result.deinterlaced},"
     click.echo(
         f"vsr: {what} in {result.model_summary()} on {result.device}, "
         f"{result.seconds:.1f}s ({result.fps or 0:.2f} {unit}) -> {output}",

@@ -15,7 +15,17 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from vsr.config import BACKGROUNDS, CODECS, COMPILES, MODES, EnhanceConfig, FaceOptions
+from vsr.config import (
+    BACKGROUNDS,
+    CODECS,
+    COMPILES,
+    DEINTERLACE,
+    FRAME_PATHS,
+    MODES,
+    PRECISIONS,
+    EnhanceConfig,
+    FaceOptions,
+)
 from vsr.errors import UsageError
 
 
@@ -55,6 +65,11 @@ def option(*decls: str, **kwargs: Any):
     kwargs.setdefault("show_envvar", False)
     kwargs.setdefault("cls", EnvOption)
     return click.option(*decls, **kwargs)
+
+
+def choice(name: str, values: tuple[str, ...], help: str):
+    """An ``option`` taking one of ``values`` (a ``vsr.config`` tuple), whose first value is the default."""
+    return option(name, type=click.Choice(values), default=values[0], show_default=True, help=help)
 
 
 def name_env_sources(message: str, ctx: click.Context) -> str:
@@ -130,22 +145,18 @@ def scale_or_model_scale(flag: Any, *models: str | None) -> int:
 
 def compute_options(func):
     """``--device``, ``--precision``, ``--batch-size`` and ``--compile``: how a command runs its model."""
-    func = option(
+    func = choice(
         "--compile",
-        type=click.Choice(COMPILES),
-        default="auto",
-        show_default=True,
+        COMPILES,
         help="torch.compile the model for whole-frame batches (a one-off compile per resolution; falls back "
         "to eager on any failure); auto = on CUDA for models with weights.",
     )(func)
     func = option(
         "--batch-size", type=BatchSize(), default="auto", show_default=True, help="Frames per model call."
     )(func)
-    func = option(
+    func = choice(
         "--precision",
-        type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
-        default="auto",
-        show_default=True,
+        PRECISIONS,
         help="auto = fp16 on CUDA, fp32 on CPU.",
     )(func)
     return option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(func)
@@ -206,18 +217,14 @@ def _enhance_option_list(report: bool) -> list:
             default=None,
             help="Enhance only this many seconds (audio is cut to match).",
         ),
-        option(
+        choice(
             "--mode",
-            type=click.Choice(MODES),
-            default="auto",
-            show_default=True,
+            MODES,
             help="face: enhance faces with the face model; frame: whole frames; auto: face when a detector is installed.",
         ),
-        option(
+        choice(
             "--background",
-            type=click.Choice(BACKGROUNDS),
-            default="model",
-            show_default=True,
+            BACKGROUNDS,
             help="Face mode: how the rest of the frame is upscaled.",
         ),
         option(
@@ -302,11 +309,9 @@ def _enhance_option_list(report: bool) -> list:
             if report
             else []
         ),
-        option(
+        choice(
             "--frame-path",
-            type=click.Choice(["auto", "rgb", "yuv"]),
-            default="auto",
-            show_default=True,
+            FRAME_PATHS,
             help="Frame mode: yuv = decoder planes converted to RGB and back on the device (no per-pixel host "
             "work); rgb = converted on the host; auto = yuv on CUDA.",
         ),
@@ -317,6 +322,12 @@ def _enhance_option_list(report: bool) -> list:
             callback=encoders_option,
             help="Encoders at once, each on keyframe-aligned chunks joined losslessly (1-8); auto = one, or "
             "cores/4 when a GPU makes frames faster than one encoder takes them.",
+        ),
+        choice(
+            "--deinterlace",
+            DEINTERLACE,
+            help="Deinterlace (bwdif, one frame per frame, in the tagged field order) before upscaling; "
+            "auto = when the input is interlaced.",
         ),
         option(
             "--salvage",
@@ -415,6 +426,7 @@ def enhance_config(input: Path, output: Path, params: dict[str, Any]) -> Enhance
         segment_seconds=params.get("segment_seconds", 60.0),
         resume=params.get("resume", False),
         salvage=params["salvage"],
+        deinterlace=params["deinterlace"],
         frame_path=params["frame_path"],
         limits=input_limits(params),
         overwrite=params["overwrite"],

@@ -16,8 +16,22 @@ import click
 @click.option("--vfr", is_flag=True, help="Variable frame rate (alternating frame durations).")
 @click.option("--rotation", type=int, default=0, help="Display rotation in degrees (e.g. 90).")
 @click.option("--pix-fmt", default="yuv420p", show_default=True)
+@click.option(
+    "--interlaced",
+    type=click.Choice(["tff", "bff"]),
+    default=None,
+    help="Interlaced H.264: each frame woven from two fields half a frame apart, top or bottom first.",
+)
 def sample(
-    output: Path, size: str, frames: int, fps: int, audio_tracks: int, vfr: bool, rotation: int, pix_fmt: str
+    output: Path,
+    size: str,
+    frames: int,
+    fps: int,
+    audio_tracks: int,
+    vfr: bool,
+    rotation: int,
+    pix_fmt: str,
+    interlaced: str | None,
 ) -> None:
     """Write a synthetic test clip with moving detail, a simple face and a tone on each audio track."""
     from vsr.errors import UsageError
@@ -36,6 +50,7 @@ def sample(
         vfr=vfr,
         rotation=rotation,
         pix_fmt=pix_fmt,
+        interlaced=interlaced or "",
     )
     write_sample(output, spec)
     click.echo(

@@ -140,6 +140,7 @@ class VideoInfo:
             "audio_streams": len(self.audio_streams),
             "rotation": self.rotation,
             "pix_fmt": self.pix_fmt,
+            "field_order": self.field_order,
         }
 
 

@@ -9,7 +9,8 @@ The reader is also the one tally of what came in: frames decoded, the first and 
 video packets it fed the decoder, and its busy time.  Frames are never lost silently: a packet that
 does not decode, a packet that gives no frame, timestamps that go backwards or a file cut short stop
 the run with a ``DecodeError`` -- unless ``salvage`` is set, in which case every frame that decodes is
-kept at its own timestamp and each damaged range is recorded in ``damage``.
+kept at its own timestamp and each damaged range is recorded in ``damage``.  An interlaced source is
+deinterlaced (``deinterlace``; ``vsr.media.deinterlace``) between the decoder and the conversion.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.errors import ConfigError, DecodeError, InputError, UnsupportedError
+from vsr.media.deinterlace import Deinterlacer, wanted
 from vsr.media.limits import InputLimits
 from vsr.media.planes import frame_planes
 from vsr.media.probe import VideoInfo, guess_matrix, main_video_stream, open_input
@@ -103,9 +105,12 @@ class VideoReader:
         limits: InputLimits | None = None,
         salvage: bool = False,
         planes: bool = False,
+        deinterlace: str = "off",
     ) -> None:
         self.path = Path(path)
         self.planes = planes  # yield YUV planes as decoded (the device frame path), not RGB
+        self.deinterlace = deinterlace  # --deinterlace: auto | on | off (vsr.media.deinterlace)
+        self.deinterlacer = None  # a Deinterlacer when frames are deinterlaced
         self.clip = clip or Clip()
         self.limits = limits or InputLimits()
         self.salvage = salvage
@@ -130,6 +135,8 @@ class VideoReader:
         if problems and not self.salvage:
             raise DecodeError(f"{self.path}: the file is damaged: {problems[0]}; {SALVAGE_HINT}")
         self._container = open_input(self.path)
+        if wanted(self.deinterlace, self.info.interlaced):
+            self.deinterlacer = Deinterlacer(main_video_stream(self._container), self.info.field_order)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -182,10 +189,11 @@ class VideoReader:
         start = origin + self.clip.start
         stop = start + self.clip.duration if self.clip.duration is not None else None
         if self.clip.start > 0:
-            stream = self._seek(stream, start)
+            # Deinterlacing the clip's first frame takes the frame before it as context: seek before that.
+            lead = 2 / self.info.fps if self.deinterlacer is not None and self.info.fps else 0.0
+            stream = self._seek(stream, start - lead)
         elif self._after_pts is not None:
             stream = self._seek(stream, float(self._after_pts * time_base))
-        landed = self._after_pts is None  # a resume must land at or before the last frame done
 
         def convert(frame) -> Frame:
             nonlocal last_pts
@@ -208,22 +216,54 @@ class VideoReader:
             )
             return Frame(image=rgb_frame.to_ndarray(), pts=pts, index=self.frames_decoded - 1)
 
-        began = time.perf_counter()
         # A salvage keeps the pts of every packet fed and frame got, to say where frames were lost
         # (only then: a strict run's memory stays independent of the video's length).
         fed: list[int] = []
         got: set[int] = set()
+        decoded = self._decoded(stream, time_base, fed, got)
+        # Deinterlacing sees every decoded frame, those before the clip or the resume point too: each
+        # output frame takes its neighbours as context, as in a whole run.
+        if self.deinterlacer is not None:
+            decoded = self.deinterlacer.filter(decoded)
+        began = time.perf_counter()
+        for frame in decoded:
+            if self._after_pts is not None and frame.pts is not None and frame.pts <= self._after_pts:
+                continue  # decoded from the keyframe before the resume point: done by the earlier run
+            if frame.pts is not None and not self.clip.whole:
+                t = float(frame.pts * time_base)
+                if t < start - 1e-6:
+                    continue
+                if stop is not None and t >= stop - 1e-6:
+                    self.seconds += time.perf_counter() - began
+                    self._check_complete(None, None)
+                    return
+            out = convert(frame)
+            self.seconds += time.perf_counter() - began
+            yield out
+            began = time.perf_counter()
+        self.seconds += time.perf_counter() - began
+        from_start = self.clip.start == 0 and self._after_pts is None
+        self._check_complete(fed if from_start else None, got, time_base)
+
+    def _decoded(self, stream, time_base: Fraction, fed: list[int], got: set[int]) -> Iterator:
+        """The stream's decoded frames in time order: each packet counted, and (with salvage) its pts kept
+        in ``fed`` and each frame's in ``got``; a frame out of time order is refused (or dropped), a
+        change of picture size is refused, and a resume must land at or before the last frame done."""
+        import av
+
+        last_pts: int | None = None
+        landed = self._after_pts is None
         for packet in self._demux(stream):
             if packet.size and not packet.is_discard:
                 self.packets_fed += 1
                 if packet.pts is not None and self.salvage:
                     fed.append(packet.pts)
             try:
-                decoded = packet.decode()
+                frames = packet.decode()
             except av.error.FFmpegError as exc:
                 self._corrupt(packet, exc)
                 continue
-            for frame in decoded:
+            for frame in frames:
                 self.frames_out += 1
                 if (frame.width, frame.height) != (self.info.width, self.info.height):
                     raise UnsupportedError(
@@ -236,6 +276,8 @@ class VideoReader:
                 if frame.pts is not None and last_pts is not None and frame.pts <= last_pts:
                     self._out_of_order(frame, last_pts, time_base)
                     continue
+                if frame.pts is not None:
+                    last_pts = frame.pts
                 if not landed and frame.pts is not None:
                     landed = frame.pts <= self._after_pts
                     if not landed:  # frames would be lost: an inexact seek in this container
@@ -243,23 +285,7 @@ class VideoReader:
                             f"{self.path}: cannot seek back exactly to resume at "
                             f"{float(self._after_pts * time_base):.3f}s; run without --resume to start over"
                         )
-                if self._after_pts is not None and frame.pts is not None and frame.pts <= self._after_pts:
-                    continue  # decoded from the keyframe before the resume point: done by the earlier run
-                if frame.pts is not None and not self.clip.whole:
-                    t = float(frame.pts * time_base)
-                    if t < start - 1e-6:
-                        continue
-                    if stop is not None and t >= stop - 1e-6:
-                        self.seconds += time.perf_counter() - began
-                        self._check_complete(None, None)
-                        return
-                out = convert(frame)
-                self.seconds += time.perf_counter() - began
-                yield out
-                began = time.perf_counter()
-        self.seconds += time.perf_counter() - began
-        from_start = self.clip.start == 0 and self._after_pts is None
-        self._check_complete(fed if from_start else None, got, time_base)
+                yield frame
 
     def _demux(self, stream):
         """The video stream's packets; a demuxing error ends them (refused, or recorded with salvage)."""

@@ -3,7 +3,7 @@
 The pictures have real structure for an upscaler to work on (gradients, moving
 edges, text-like stripes and a simple face), and the options cover what a
 faithful pipeline must survive: several audio tracks, variable frame rate,
-rotation, odd sizes, 10-bit and every output container.
+rotation, odd sizes, 10-bit, interlacing and every output container.
 """
 
 from __future__ import annotations
@@ -30,10 +30,25 @@ class SampleSpec:
     rotation: int = 0  # display-matrix rotation in degrees
     pix_fmt: str = "yuv420p"
     codec: str | None = None  # default: libx264, VP9 for .webm
+    # "tff" / "bff": interlaced, each frame woven from two fields half a frame apart (libx264 or
+    # mpeg2video; MPEG-2 bottom field first only: PyAV cannot flag a frame top field first)
+    interlaced: str = ""
+    gop: int = 0  # frames between keyframes; 0 = the encoder's default
 
 
-def sample_frame(index: int, width: int, height: int) -> np.ndarray:
-    """One RGB uint8 picture of the sample clip (deterministic in ``index``)."""
+def interlaced_frame(index: int, width: int, height: int, first: str) -> np.ndarray:
+    """Frame ``index`` of an interlaced sample: the ``first`` field ("tff": the top rows) at time
+    ``index``, the other field half a frame later."""
+    early, late = sample_frame(index, width, height), sample_frame(index + 0.5, width, height)
+    woven = early.copy()
+    later_rows = slice(1, None, 2) if first == "tff" else slice(0, None, 2)
+    woven[later_rows] = late[later_rows]
+    return woven
+
+
+def sample_frame(index: float, width: int, height: int) -> np.ndarray:
+    """One RGB uint8 picture of the sample clip (deterministic in ``index``; a fraction is a time between
+    frames)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     t = index / 12.0
     img = np.empty((height, width, 3), np.float32)
@@ -73,11 +88,24 @@ def write_sample(path: Path | str, spec: SampleSpec | None = None) -> Path:
         video.width, video.height, video.pix_fmt = spec.width, spec.height, spec.pix_fmt
         video.codec_context.time_base = time_base
         video.time_base = time_base
-        video.codec_context.options = (
-            {"crf": "23", "b": "0", "deadline": "realtime", "cpu-used": "8"}
-            if "vpx" in codec
-            else {"crf": "20", "preset": "veryfast"}
-        )
+        if "vpx" in codec:
+            options = {"crf": "23", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        elif codec == "mpeg2video":
+            options = {"qscale": "3"}
+        else:
+            options = {"crf": "20", "preset": "veryfast"}
+        if spec.interlaced:
+            if spec.interlaced not in ("tff", "bff") or (codec, spec.interlaced) == ("mpeg2video", "tff"):
+                raise ValueError(f"cannot write {spec.interlaced!r} interlaced {codec}")
+            if codec == "libx264":
+                options["x264-params"] = f"{spec.interlaced}=1"
+            elif codec == "mpeg2video":
+                options["flags"] = "+ildct+ilme"
+            else:
+                raise ValueError(f"cannot write interlaced {codec}; use libx264 or mpeg2video")
+        video.codec_context.options = options
+        if spec.gop:
+            video.codec_context.gop_size = spec.gop
         if spec.rotation:
             video.set_display_rotation(spec.rotation)
         audio_codec = "libopus" if fmt == "webm" else "aac"
@@ -88,7 +116,11 @@ def write_sample(path: Path | str, spec: SampleSpec | None = None) -> Path:
             audios.append((a, 220.0 * (i + 2)))
         pts = 0
         for i in range(spec.frames):
-            rgb = sample_frame(i, spec.width, spec.height)
+            rgb = (
+                interlaced_frame(i, spec.width, spec.height, spec.interlaced)
+                if spec.interlaced
+                else sample_frame(i, spec.width, spec.height)
+            )
             frame = av.VideoFrame.from_ndarray(
                 rgb.astype(np.uint16) * 257 if high else rgb, format="rgb48le" if high else "rgb24"
             )
