@@ -118,3 +118,58 @@ def test_enhance_deinterlaces_reports_it_and_warns_when_told_not_to(video_factor
 
     r = invoke("enhance", str(path), str(tmp_path / "x.mkv"), *common, "--deinterlace", "sometimes")
     assert r.returncode == 2 and "--deinterlace" in r.stderr
+
+
+class _InterruptAt:
+    """A frame stage passing frames through ``inner`` until the first frame of ``frame``: then, once
+    ``segments`` segments are committed, Ctrl-C."""
+
+    def __init__(self, inner, out, frame: int, segments: int) -> None:
+        self.inner, self.out, self.frame, self.segments = inner, out, frame, segments
+
+    def push(self, frames):
+        import time
+
+        from vsr.pipelines.segments import Manifest, work_folder_for
+
+        if any(f.index >= self.frame for f in frames):
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                manifest = Manifest.load(work_folder_for(self.out))
+                if manifest is not None and len(manifest.segments) >= self.segments:
+                    raise KeyboardInterrupt
+                time.sleep(0.02)
+            raise AssertionError("the segments were never committed")
+        return self.inner.push(frames)
+
+    def flush(self):
+        return self.inner.flush()
+
+    def report(self):
+        return {}
+
+
+def test_an_interrupted_deinterlaced_run_resumes_to_the_uninterrupted_output(video_factory, tmp_path):
+    import dataclasses
+
+    from media_checks import decoded_frames
+
+    from vsr.config import EnhanceConfig
+    from vsr.pipelines.enhance import build_stage, enhance
+
+    # 1 s segments, keyframes every 12 frames: the resumed segment starts at one (frame 24), and the
+    # deinterlacer must see the frame before it, done by the interrupted run, again as context.
+    src = video_factory("seg_tff.mkv", width=64, height=48, frames=72, fps=24, interlaced="tff", gop=12)
+    kw = dict(model="bicubic", mode="frame", quiet=True, segment_seconds=1.0, crf=0)
+    reference = enhance(EnhanceConfig(src, tmp_path / "ref.mkv", **kw))
+    assert reference.deinterlaced == "bwdif (top field first)" and reference.segments.count == 3
+    config = EnhanceConfig(src, tmp_path / "out.mkv", **kw)
+    built = build_stage(config)
+    # (segment 1 closes only when frame 48 reaches the writer, so exactly segment 0 is committed)
+    built.stage = _InterruptAt(built.stage, config.output, frame=48, segments=1)
+    with pytest.raises(KeyboardInterrupt):
+        enhance(config, stage=built)
+    resumed = enhance(dataclasses.replace(config, resume=True))
+    assert resumed.segments.resumed_from == 1 and resumed.deinterlaced == reference.deinterlaced
+    a, b = decoded_frames(tmp_path / "ref.mkv"), decoded_frames(tmp_path / "out.mkv")
+    assert len(a) == len(b) == 72 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

@@ -139,6 +139,9 @@ def test_segments_keep_timing_rotation_and_audio(video_factory, tmp_path, name, 
     assert r_seg.output["rotation"] == r_one.output["rotation"] == spec.get("rotation", 0)
     assert r_seg.encoding["audio"] == r_one.encoding["audio"]
     assert audio_payloads(seg) == audio_payloads(one)
+    # The joined stream states the source's frame rate as the one-pass output does (a Matroska join
+    # once said 1000 fps, its clock's rate, and read back as truncated when given to vsr again).
+    assert r_seg.output["fps"] == r_one.output["fps"] and len(decoded_frames(seg)) == 72
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])

@@ -713,6 +713,9 @@ class SegmentJoiner(VideoWriter):
         finally:
             template.close()
         self.stream.time_base = time_base
+        # The source's rate, as the one-pass writer's stream has it (the template's is the H.264 timing
+        # of the encoder's clock: Matroska would state 1000 fps).
+        self.stream.codec_context.framerate = Fraction(self.source.avg_rate)
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
 
