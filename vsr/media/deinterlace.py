@@ -21,14 +21,14 @@ from collections.abc import Iterable, Iterator
 
 from vsr.errors import UnsupportedError, one_line
 
-MODES = ("auto", "on", "off")
 # Temporal order of the fields per probe field order: the "displayed first" field leads.
 PARITY = {"tt": "tff", "bt": "tff", "bb": "bff", "tb": "bff"}
 FIRST_FIELD = {"tff": "top field first", "bff": "bottom field first", "auto": "field order as flagged"}
 
 
 def wanted(mode: str, interlaced: bool) -> bool:
-    """``--deinterlace``: on = always, off = never, auto = when the source is interlaced."""
+    """``--deinterlace`` (one of ``vsr.config.DEINTERLACE``): on = always, off = never, auto = when the
+    source is interlaced."""
     return mode == "on" or (mode == "auto" and interlaced)
 
 
